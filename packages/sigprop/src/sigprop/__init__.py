@@ -1,0 +1,1 @@
+"""Signal-propagation theory for skipless transformers."""
