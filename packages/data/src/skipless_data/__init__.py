@@ -1,0 +1,37 @@
+"""skipless_data: text → tokenizer → ArrayRecord shards → sharded, resumable Grain batches.
+
+Public API:
+
+- `prepare_dataset`, `DatasetInfo`, `load_dataset_info`: tokenise a corpus into shards (or reuse).
+- `train_dataset`: infinite shuffled batches `[global_batch // processes, seq_len + 1]`, resumable.
+- `eval_batches`, `EvalBatch`: each eval token exactly once, in order, with a target mask.
+- `parse_tokenizer_spec`, `TokenizerSpec`, `load_tokenizer`, `ByteTokenizer`, `BpeTokenizer`.
+- `TokenWindows`: random access to the fixed-length windows of a split.
+- `embedded_corpus`: the generated default corpus with an exact entropy rate.
+"""
+
+from . import embedded_corpus
+from .dataset_info import DatasetInfo, load_dataset_info
+from .eval_pipeline import EvalBatch, EvalBatches, eval_batches
+from .prepare import prepare_dataset
+from .text_tokenizer import BpeTokenizer, ByteTokenizer, load_tokenizer
+from .token_windows import TokenWindows
+from .tokenizer_spec import TokenizerSpec, parse_tokenizer_spec
+from .train_pipeline import train_dataset
+
+__all__ = [
+    "BpeTokenizer",
+    "ByteTokenizer",
+    "DatasetInfo",
+    "EvalBatch",
+    "EvalBatches",
+    "TokenWindows",
+    "TokenizerSpec",
+    "embedded_corpus",
+    "eval_batches",
+    "load_dataset_info",
+    "load_tokenizer",
+    "parse_tokenizer_spec",
+    "prepare_dataset",
+    "train_dataset",
+]

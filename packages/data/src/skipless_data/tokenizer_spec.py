@@ -1,0 +1,58 @@
+"""Tokenizer specifications: the strings `"byte"` and `"bpe:<vocab_size>"`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+BYTE_VOCAB_SIZE = 256
+MIN_BPE_VOCAB_SIZE = BYTE_VOCAB_SIZE + 1
+MAX_BPE_VOCAB_SIZE = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerSpec:
+    """A parsed tokenizer specification.
+
+    **Arguments:**
+
+    - `kind`: `"byte"` (UTF-8 bytes, no training) or `"bpe"` (byte-level BPE trained on the corpus).
+    - `vocab_size`: 256 for bytes; the requested vocabulary size for BPE.
+    """
+
+    kind: str
+    vocab_size: int
+
+    def __str__(self) -> str:
+        return "byte" if self.kind == "byte" else f"bpe:{self.vocab_size}"
+
+
+def parse_tokenizer_spec(spec: str) -> TokenizerSpec:
+    """Parse `"byte"` or `"bpe:<vocab_size>"`.
+
+    **Arguments:**
+
+    - `spec`: the specification string, e.g. `"bpe:8192"`.
+
+    **Returns:** a `TokenizerSpec`.
+
+    **Raises:** `ValueError` naming the problem and the accepted forms.
+    """
+    if not isinstance(spec, str):
+        raise ValueError(f"tokenizer spec must be a string like 'byte' or 'bpe:8192', got {spec!r}.")
+    text = spec.strip().lower()
+    if text == "byte":
+        return TokenizerSpec("byte", BYTE_VOCAB_SIZE)
+    if text.startswith("bpe:"):
+        size_text = text[len("bpe:") :]
+        if not size_text.isdigit():
+            raise ValueError(
+                f"tokenizer spec {spec!r} has no integer vocabulary size; write e.g. 'bpe:8192'."
+            )
+        size = int(size_text)
+        if not MIN_BPE_VOCAB_SIZE <= size <= MAX_BPE_VOCAB_SIZE:
+            raise ValueError(
+                f"tokenizer spec {spec!r}: BPE vocabulary size must lie in "
+                f"[{MIN_BPE_VOCAB_SIZE}, {MAX_BPE_VOCAB_SIZE}] (the 256 bytes plus merges)."
+            )
+        return TokenizerSpec("bpe", size)
+    raise ValueError(f"unknown tokenizer spec {spec!r}; use 'byte' or 'bpe:<vocab_size>'.")
