@@ -1,5 +1,23 @@
-"""Fused causal attention with additive / generated (E-SPA) bias and per-row rescaling."""
+"""Fused causal attention with additive / generated (E-SPA) bias and per-row rescaling.
 
+Public API:
+- `attention`: the interface models call (`impl="auto" | "xla" | "pallas"`).
+- `fused_attention`: the Pallas kernel family directly (choose backend, interpret mode, tiles).
+- `attention_reference`: the XLA reference (the oracle in tests).
+- `espa_coefficients`, `espa_log_bias`, `espa_row_scale`: the E-SPA closed form in JAX.
+"""
+
+from pallas_kernels.dispatch import attention, pallas_backend
+from pallas_kernels.espa import espa_coefficients, espa_log_bias, espa_row_scale
+from pallas_kernels.fused import fused_attention
 from pallas_kernels.reference import attention_reference
 
-__all__ = ["attention_reference"]
+__all__ = [
+    "attention",
+    "attention_reference",
+    "espa_coefficients",
+    "espa_log_bias",
+    "espa_row_scale",
+    "fused_attention",
+    "pallas_backend",
+]

@@ -1,0 +1,74 @@
+"""The attention interface the models call: one signature, interchangeable implementations."""
+
+from __future__ import annotations
+
+import jax
+from jaxtyping import Array, Float
+
+from pallas_kernels.espa import espa_coefficients, espa_log_bias, espa_row_scale
+from pallas_kernels.fused import fused_attention
+from pallas_kernels.reference import attention_reference
+
+IMPLS = ("auto", "xla", "pallas")
+
+
+def pallas_backend() -> tuple[str, bool]:
+    """The kernel family for the default device and whether it must be interpreted.
+
+    **Returns:** ("gpu", False) on GPU, ("tpu", False) on TPU, ("gpu", True) elsewhere (interpret mode).
+    """
+    platform = jax.default_backend()
+    if platform in ("gpu", "cuda", "rocm"):
+        return "gpu", False
+    if platform == "tpu":
+        return "tpu", False
+    return "gpu", True
+
+
+def attention(
+    q: Float[Array, "B T H D"],
+    k: Float[Array, "B T H D"],
+    v: Float[Array, "B T H D"],
+    *,
+    bias: Float[Array, "..."] | None = None,
+    row_scale: Float[Array, "..."] | None = None,
+    espa: tuple | None = None,
+    sm_scale: float | None = None,
+    causal: bool = True,
+    impl: str = "auto",
+) -> Float[Array, "B T H D"]:
+    """Causal attention with an additive bias and per-row rescaling:
+    `out = diag(scale) · softmax(q kᵀ · sm_scale + bias + mask) · v`.
+
+    **Arguments:**
+    - `q`, `k`, `v`: `[B, T, H, D]`, float32 or bfloat16.
+    - `bias`: broadcastable to `[B, H, T, T]`; `row_scale`: broadcastable to `[B, H, T]`.
+    - `espa`: `(gamma_prev, gamma)` scalars (may be traced; `gamma_prev = inf` for layer 1): E-SPA bias
+      and row scale, generated in the kernel (Pallas) or from the closed form (XLA). No gradient flows
+      to the gammas. Exclusive with `bias` / `row_scale`.
+    - `sm_scale`: logit scale, default `1/sqrt(D)`; `causal`: mask future keys.
+    - `impl`: "xla" (materialised reference), "pallas" (the fused kernel for this backend; interpret
+      mode on CPU) or "auto" (Pallas on GPU/TPU, XLA elsewhere).
+
+    **Returns:** `[B, T, H, D]` in the dtype of `q`.
+    """
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    if espa is not None:
+        if bias is not None or row_scale is not None:
+            raise ValueError("espa generates its own bias and row scale; pass either espa or bias/row_scale, not both")
+        if len(espa) != 2:
+            raise ValueError(f"espa must be a pair (gamma_prev, gamma), got {espa!r}")
+        gamma_prev, gamma = (jax.lax.stop_gradient(g) for g in espa)
+    backend, interpret = pallas_backend()
+    if impl == "xla" or (impl == "auto" and interpret):
+        if espa is not None:
+            seq_len = q.shape[1]
+            bias = espa_log_bias(seq_len, gamma_prev, gamma)
+            row_scale = espa_row_scale(seq_len, gamma_prev, gamma)
+        return attention_reference(q, k, v, bias=bias, row_scale=row_scale, sm_scale=sm_scale, causal=causal)
+    coeffs = None if espa is None else espa_coefficients(gamma_prev, gamma)
+    return fused_attention(
+        q, k, v, bias=bias, row_scale=row_scale, espa_coeffs=coeffs, sm_scale=sm_scale, causal=causal,
+        backend=backend, interpret=interpret,
+    )
