@@ -6,7 +6,8 @@ Public API:
 - `train_dataset`: infinite shuffled batches `[global_batch // processes, seq_len + 1]`, resumable.
 - `eval_batches`, `EvalBatch`: each eval token exactly once, in order, with a target mask.
 - `parse_tokenizer_spec`, `TokenizerSpec`, `load_tokenizer`, `ByteTokenizer`, `BpeTokenizer`.
-- `TokenWindows`: random access to the fixed-length windows of a split.
+- `TokenWindows`: random access to the fixed-length windows of a split; `split_tokens`: a
+  whole split's token stream.
 - `embedded_corpus`: the generated default corpus with an exact entropy rate.
 """
 
@@ -14,6 +15,7 @@ from . import embedded_corpus
 from .dataset_info import DatasetInfo, load_dataset_info
 from .eval_pipeline import EvalBatch, EvalBatches, eval_batches
 from .prepare import prepare_dataset
+from .split_tokens import split_tokens
 from .text_tokenizer import BpeTokenizer, ByteTokenizer, load_tokenizer
 from .token_windows import TokenWindows
 from .tokenizer_spec import TokenizerSpec, parse_tokenizer_spec
@@ -33,5 +35,6 @@ __all__ = [
     "load_tokenizer",
     "parse_tokenizer_spec",
     "prepare_dataset",
+    "split_tokens",
     "train_dataset",
 ]

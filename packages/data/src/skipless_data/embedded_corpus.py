@@ -30,6 +30,8 @@ from jaxtyping import Float64, Int64
 
 _LETTERS = string.ascii_lowercase
 _STRUCTURAL_WEIGHT = 0.02
+# Bump when the generator's output for a given config and seed changes (invalidates prepared data).
+GENERATOR_VERSION = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +107,7 @@ class EmbeddedCorpus:
         return self.word_entropy_rate() / self.mean_bytes_per_word()
 
     def sample_words(
-        self, num_words: int, seed: int, previous_word: int | None = None
+        self, num_words: int, seed: int | np.random.SeedSequence, previous_word: int | None = None
     ) -> Int64[np.ndarray, " N"]:
         """Sample a run of the word chain.
 
@@ -134,15 +136,17 @@ class EmbeddedCorpus:
 
     @functools.cached_property
     def _sampling_tables(self) -> tuple[list[list[float]], list[list[int]]]:
-        cdfs = [row.tolist() for row in np.cumsum(self.probs_WxS, axis=1)]
-        return cdfs, self.successors_WxS.tolist()
+        cdf_WxS = np.cumsum(self.probs_WxS, axis=1)
+        cdf_WxS[:, -1] = 1.0  # no rounding gap at the top (zero-probability padding is in front)
+        return [row.tolist() for row in cdf_WxS], self.successors_WxS.tolist()
 
     def iter_text(self, num_bytes: int, seed: int, block_words: int = 65536) -> Iterator[str]:
         """Yield the text of one stationary run in pieces, exactly `num_bytes` bytes in total."""
-        block_seeds = np.random.SeedSequence(seed).generate_state(1 << 20, dtype=np.uint64)
         remaining, previous, block = num_bytes, None, 0
         while remaining > 0:
-            words = self.sample_words(block_words, int(block_seeds[block]), previous)
+            size = min(block_words, remaining // 2 + 64)
+            block_seed = np.random.SeedSequence([seed, block])
+            words = self.sample_words(size, block_seed, previous)
             previous, block = int(words[-1]), block + 1
             piece = "".join([self.spellings[w] for w in words.tolist()])[:remaining]
             remaining -= len(piece)
@@ -173,7 +177,7 @@ def _make_spellings(config: EmbeddedCorpusConfig, rng: np.random.Generator) -> l
 def _make_transitions(
     config: EmbeddedCorpusConfig, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sparse successors [W, S] and their probabilities [W, S] (duplicates allowed, summed)."""
+    """Sparse successors [W, S] and their probabilities [W, S], one entry per distinct word."""
     w, b = config.num_words, config.branching
     popularity_W = (np.arange(w) + 1.0) ** -config.zipf_exponent
     popularity_W[1] = popularity_W.sum() / config.newline_every
@@ -188,7 +192,20 @@ def _make_transitions(
     # aperiodic, too little to dominate the text.
     weights_WxS[:, b:] = _STRUCTURAL_WEIGHT
     probs_WxS = weights_WxS / weights_WxS.sum(axis=1, keepdims=True)
-    return successors_WxS.astype(np.int64), probs_WxS
+    return _merge_duplicates(successors_WxS.astype(np.int64), probs_WxS)
+
+
+def _merge_duplicates(
+    successors_WxS: np.ndarray, probs_WxS: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One entry per distinct successor (entropies need it); rows padded in front with p = 0."""
+    merged_successors, merged_probs = np.zeros_like(successors_WxS), np.zeros_like(probs_WxS)
+    width = successors_WxS.shape[1]
+    for row, (targets, probs) in enumerate(zip(successors_WxS, probs_WxS)):
+        unique, inverse = np.unique(targets, return_inverse=True)
+        merged_successors[row, width - unique.size :] = unique
+        merged_probs[row, width - unique.size :] = np.bincount(inverse, weights=probs)
+    return merged_successors, merged_probs
 
 
 def _stationary(successors_WxS: np.ndarray, probs_WxS: np.ndarray) -> np.ndarray:

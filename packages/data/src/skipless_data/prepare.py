@@ -62,6 +62,7 @@ def _embedded_streams(
 
         description = {
             "embedded": dataclasses.asdict(config),
+            "generator_version": embedded_corpus.GENERATOR_VERSION,
             "seed": seed,
             "split": split,
             "num_bytes": size,
