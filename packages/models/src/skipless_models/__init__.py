@@ -1,0 +1,63 @@
+"""skipless_models: an Equinox decoder-only transformer whose skipless variants are configuration.
+
+Public API:
+- `ModelConfig`, `PRESETS`, `preset(name, **overrides)`
+- `build_model(config, *, key) -> Transformer`; `Transformer.__call__(tokens) -> logits`,
+  `Transformer.intermediates(inputs)` (per-layer representations and attention matrices)
+- `loss_fn(model, tokens_BxTp1, mask=None) -> (loss, aux)`, `cross_entropy`
+- `param_groups(model)`, `partition_specs(model, mesh=None)`, `check_mesh_compatible(config, mesh_shape)`
+- `model_flops_per_token(config)`, `matmul_params(config)`
+- theory at init (from `sigprop`): `predicted_final_cosine(config)`, `predicted_kernels(config)`,
+  `attention_at_init(config)`, `spa_layers(config)`, `tat_alpha(config)`, `describe(config)`
+"""
+
+from skipless_models.attend import attend, resolve_impl
+from skipless_models.attention import Attention
+from skipless_models.block import Block
+from skipless_models.build import build_model, describe
+from skipless_models.config import ModelConfig
+from skipless_models.flops import matmul_params, model_flops_per_token
+from skipless_models.loss import cross_entropy, loss_fn
+from skipless_models.mlp import MLP
+from skipless_models.norm import Norm
+from skipless_models.param_groups import GROUPS, param_groups
+from skipless_models.presets import PRESETS, preset
+from skipless_models.sharding import check_mesh_compatible, partition_specs
+from skipless_models.theory import (
+    attention_at_init,
+    predicted_final_cosine,
+    predicted_kernels,
+    spa_layers,
+    tat_alpha,
+    theory_applies,
+)
+from skipless_models.transformer import Transformer
+
+__all__ = [
+    "GROUPS",
+    "MLP",
+    "PRESETS",
+    "Attention",
+    "Block",
+    "ModelConfig",
+    "Norm",
+    "Transformer",
+    "attend",
+    "attention_at_init",
+    "build_model",
+    "check_mesh_compatible",
+    "cross_entropy",
+    "describe",
+    "loss_fn",
+    "matmul_params",
+    "model_flops_per_token",
+    "param_groups",
+    "partition_specs",
+    "predicted_final_cosine",
+    "predicted_kernels",
+    "preset",
+    "resolve_impl",
+    "spa_layers",
+    "tat_alpha",
+    "theory_applies",
+]

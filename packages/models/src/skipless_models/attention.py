@@ -1,0 +1,145 @@
+"""Multi-head self-attention with the skipless variants: standard, Value-SkipInit, U-SPA and E-SPA.
+
+    heads(X) = (αI + βA) X W_V            (Value-SkipInit; α = 1, β = 0 at init)
+    heads(X) = diag(d_l) softmax(QKᵀ/√K + B_l + mask) X W_V     (SPA; B_l, d_l fixed buffers)
+    out      = heads(X) W_O
+
+Q, K and V come from one fused matmul `[B·T, D] @ [D, H·3·K]`; the weight is stored `[D, H, 3, K]`
+(heads major, so sharding heads over the "model" axis survives the reshape).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from skipless_models.attend import attend
+from skipless_models.initialisers import normal, orthogonal
+from skipless_models.rope import apply_rope
+
+_MASK_VALUE = -1e30
+
+
+class Attention(eqx.Module):
+    """One attention sub-block.
+
+    **Fields:**
+    - `w_qkv` `[D, H, 3, K]` (index 0 = query, 1 = key, 2 = value), `w_o` `[H, K, D]`.
+    - `skip_alpha`, `skip_beta`: Value-SkipInit gains, shape `[]` or `[H]` (else `None`).
+    - `spa_bias` `[T, T]`, `spa_scale` `[T]`: fixed SPA buffers (else `None`); never trained.
+    - static: `kind`, `heads`, `causal`, `rope`, `impl`.
+    """
+
+    w_qkv: Float[Array, "D H 3 K"]
+    w_o: Float[Array, "H K D"]
+    skip_alpha: Float[Array, "..."] | None
+    skip_beta: Float[Array, "..."] | None
+    spa_bias: Float[Array, "T T"] | None
+    spa_scale: Float[Array, " T"] | None
+    kind: str = eqx.field(static=True)
+    heads: int = eqx.field(static=True)
+    causal: bool = eqx.field(static=True)
+    rope: bool = eqx.field(static=True)
+    impl: str = eqx.field(static=True)
+
+    def __init__(
+        self, *, width: int, heads: int, seq_len: int, kind: str, causal: bool, rope: bool, impl: str,
+        init: str, depth: int, wk_init_scale: float, per_head_gains: bool, key: PRNGKeyArray,
+    ):
+        """**Arguments:** shapes (`width` D, `heads` H, `seq_len` T), `kind` of attention, `causal`,
+        `rope`, `impl`, `init` scheme ("gpt2" | "fan_in" | "sigprop"), `depth` (GPT-2 residual
+        scaling), `wk_init_scale`, `per_head_gains` (Value-SkipInit), `key`."""
+        kq, kk, kv, ko = jax.random.split(key, 4)
+        hk = width  # H·K
+        head_dim = width // heads
+        if init == "gpt2":
+            wq, wk, wv = (normal(k_, (width, hk), 0.02) for k_ in (kq, kk, kv))
+            wo = normal(ko, (hk, width), 0.02 / (2 * depth) ** 0.5)
+        elif init == "fan_in":
+            wq, wk, wv = (normal(k_, (width, hk), width**-0.5) for k_ in (kq, kk, kv))
+            wo = normal(ko, (hk, width), hk**-0.5)
+        else:  # sigprop: W_Q = 0 makes attention input-independent at init; W_V, W_O orthogonal
+            wq = jnp.zeros((width, hk), jnp.float32)
+            wk = normal(kk, (width, hk), wk_init_scale * width**-0.5)
+            wv = orthogonal(kv, width, hk)
+            wo = orthogonal(ko, hk, width)
+        split = lambda w: w.reshape(width, heads, head_dim)  # noqa: E731
+        self.w_qkv = jnp.stack([split(wq), split(wk), split(wv)], axis=2)
+        self.w_o = wo.reshape(heads, head_dim, width)
+        if kind == "value_skipinit":
+            shape = (heads,) if per_head_gains else ()
+            self.skip_alpha = jnp.ones(shape, jnp.float32)
+            self.skip_beta = jnp.zeros(shape, jnp.float32)
+        else:
+            self.skip_alpha = self.skip_beta = None
+        if kind in ("uspa", "espa"):  # filled with sigprop's per-layer values by build_model
+            self.spa_bias = jnp.zeros((seq_len, seq_len), jnp.float32)
+            self.spa_scale = jnp.ones((seq_len,), jnp.float32)
+        else:
+            self.spa_bias = self.spa_scale = None
+        self.kind, self.heads, self.causal, self.rope, self.impl = kind, heads, causal, rope, impl
+
+    # ----- pieces -----------------------------------------------------------------------------------
+    def _qkv(self, x_BxTxD):
+        b, t, d = x_BxTxD.shape
+        w = self.w_qkv.astype(x_BxTxD.dtype).reshape(d, -1)
+        qkv = jnp.dot(x_BxTxD.reshape(b * t, d), w).reshape(b, t, self.heads, 3, -1)
+        q, k, v = qkv[:, :, :, 0], qkv[:, :, :, 1], qkv[:, :, :, 2]
+        if self.rope:
+            q, k = apply_rope(q), apply_rope(k)
+        return q, k, v
+
+    def _buffers(self, t: int):
+        if self.spa_bias is None:
+            return None, None
+        bias = jax.lax.stop_gradient(self.spa_bias[:t, :t])
+        scale = jax.lax.stop_gradient(self.spa_scale[:t])
+        return bias, scale
+
+    def _gains(self):
+        shape = (1, 1, -1, 1) if self.skip_alpha.ndim else ()
+        return self.skip_alpha.reshape(shape), self.skip_beta.reshape(shape)
+
+    def _out(self, heads_BxTxHxK):
+        b, t, h, k = heads_BxTxHxK.shape
+        w = self.w_o.astype(heads_BxTxHxK.dtype).reshape(h * k, -1)
+        return jnp.dot(heads_BxTxHxK.reshape(b * t, h * k), w).reshape(b, t, -1)
+
+    # ----- forward ----------------------------------------------------------------------------------
+    @jax.named_scope("attention")
+    def __call__(self, x_BxTxD: Float[Array, "B T D"]) -> Float[Array, "B T D"]:
+        """**Arguments:** `x_BxTxD` `[B, T, D]` (T ≤ seq_len). **Returns:** `[B, T, D]`, same dtype."""
+        t = x_BxTxD.shape[1]
+        q, k, v = self._qkv(x_BxTxD)
+        bias, scale = self._buffers(t)
+        heads = attend(q, k, v, bias=bias, row_scale=scale, causal=self.causal, impl=self.impl)
+        if self.kind == "value_skipinit":
+            alpha, beta = self._gains()
+            heads = (alpha * v.astype(jnp.float32) + beta * heads.astype(jnp.float32)).astype(v.dtype)
+        return self._out(heads)
+
+    def attention_matrix(self, x_BxTxD: Float[Array, "B T D"]) -> Float[Array, "B H T T"]:
+        """The effective matrix mixing the values, `heads = A V`, computed explicitly in float32.
+
+        SPA: `diag(d_l) softmax(QKᵀ/√K + B_l + mask)`; Value-SkipInit: `αI + β softmax(...)`.
+
+        **Returns:** `[B, H, T, T]` float32.
+        """
+        t = x_BxTxD.shape[1]
+        q, k, _ = self._qkv(x_BxTxD)
+        logits = jnp.einsum("bthk,bshk->bhts", q.astype(jnp.float32), k.astype(jnp.float32))
+        logits = logits / (q.shape[-1] ** 0.5)
+        bias, scale = self._buffers(t)
+        if bias is not None:
+            logits = logits + bias
+        if self.causal:
+            logits = jnp.where(jnp.tril(jnp.ones((t, t), bool)), logits, _MASK_VALUE)
+        a = jax.nn.softmax(logits, axis=-1)
+        if scale is not None:
+            a = a * scale[:, None]
+        if self.kind == "value_skipinit":
+            alpha, beta = (g.reshape((1, -1, 1, 1) if g.ndim else ()) for g in (self.skip_alpha, self.skip_beta))
+            a = alpha * jnp.eye(t, dtype=jnp.float32) + beta * a
+        return a

@@ -1,0 +1,63 @@
+"""One transformer block in each of the four arrangements (Pre-LN, Post-LN, skipless+LN, vanilla).
+
+    preln:        x ← x + Attn(N(x));   x ← x + MLP(N(x))
+    postln:       x ← N(x + Attn(x));   x ← N(x + MLP(x))
+    skipless_ln:  x ← Attn(N(x));       x ← MLP(N(x))
+    vanilla:      x ← Attn(x);          x ← MLP(x)
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+from jaxtyping import Array, Float
+
+from skipless_models.attention import Attention
+from skipless_models.mlp import MLP
+from skipless_models.norm import Norm
+
+
+class Block(eqx.Module):
+    """Attention sub-block followed by an (optional) MLP sub-block.
+
+    **Fields:** `attention`, `mlp` (or `None`), `norm_attention` / `norm_mlp` (`None` for vanilla or
+    without MLP), static `kind`.
+    """
+
+    attention: Attention
+    mlp: MLP | None
+    norm_attention: Norm | None
+    norm_mlp: Norm | None
+    kind: str = eqx.field(static=True)
+
+    def __init__(self, attention: Attention, mlp: MLP | None, *, kind: str, norm: str, width: int):
+        self.attention, self.mlp, self.kind = attention, mlp, kind
+        use_norm = kind != "vanilla"
+        self.norm_attention = Norm(width, norm) if use_norm else None
+        self.norm_mlp = Norm(width, norm) if use_norm and mlp is not None else None
+
+    def _sub(self, f, norm, x):
+        if self.kind == "preln":
+            return x + f(norm(x))
+        if self.kind == "postln":
+            return norm(x + f(x))
+        if self.kind == "skipless_ln":
+            return f(norm(x))
+        return f(x)
+
+    @jax.named_scope("block")
+    def __call__(self, x_BxTxD: Float[Array, "B T D"]) -> Float[Array, "B T D"]:
+        """**Arguments:** `x_BxTxD` `[B, T, D]`. **Returns:** `[B, T, D]`, same dtype."""
+        return self.trace(x_BxTxD)[1]
+
+    def trace(self, x_BxTxD: Float[Array, "B T D"]) -> tuple[Float[Array, "B T D"], Float[Array, "B T D"]]:
+        """**Returns:** the representations after the attention and after the MLP sub-block."""
+        x_attn = self._sub(self.attention, self.norm_attention, x_BxTxD)
+        x_mlp = x_attn if self.mlp is None else self._sub(self.mlp, self.norm_mlp, x_attn)
+        return x_attn, x_mlp
+
+    def attention_input(self, x_BxTxD: Float[Array, "B T D"]) -> Float[Array, "B T D"]:
+        """What the attention layer itself sees (the normalised input for Pre-LN / skipless_ln)."""
+        if self.kind in ("preln", "skipless_ln"):
+            return self.norm_attention(x_BxTxD)
+        return x_BxTxD

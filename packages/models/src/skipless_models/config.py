@@ -1,0 +1,177 @@
+"""`ModelConfig`: the one source of truth for a transformer's shape and its skipless variant.
+
+Every variant of the model (Pre-LN baseline, vanilla E-SPA, ...) is a value of this frozen dataclass;
+`build_model(config, key=...)` turns it into an Equinox module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+BLOCKS = ("preln", "postln", "skipless_ln", "vanilla")
+NORMS = ("layernorm", "rmsnorm")
+ATTENTIONS = ("standard", "value_skipinit", "uspa", "espa")
+ACTIVATIONS = ("gelu", "relu", "tat_leaky_relu")
+INITS = ("auto", "gpt2", "fan_in", "sigprop")
+BUDGETS = ("attention", "joint")
+POSITIONS = ("none", "rope", "learned")
+ATTENTION_IMPLS = ("auto", "xla", "pallas")
+COMPUTE_DTYPES = ("float32", "bfloat16")
+SPA_ATTENTIONS = ("uspa", "espa")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Shape and variant of a decoder-only transformer.
+
+    **Fields:**
+    - `vocab_size`, `width` (D), `depth` (L, number of blocks), `heads` (H), `mlp_width` (F, default 4·D),
+      `seq_len` (T, the longest sequence; SPA buffers are built for it).
+    - `block`: "preln" (x + f(norm x)), "postln" (norm(x + f x)), "skipless_ln" (f(norm x)),
+      "vanilla" (f x: no skips, no normalisation).
+    - `norm`: "layernorm" or "rmsnorm" (ignored by "vanilla").
+    - `attention`: "standard" (softmax(QKᵀ/√d)), "value_skipinit" ((αI + βA)V, α=1, β=0 at init),
+      "uspa" / "espa" (fixed SPA bias B_l and row rescaling d_l from `sigprop`).
+    - `causal`: decoder (True) or encoder (False) attention.
+    - `mlp_activation`: "gelu", "relu" or "tat_leaky_relu" (slope `sigprop.tat_slope(depth, tat_eta)`).
+    - `use_mlp`: False drops the MLP sub-blocks (attention-only stacks, for signal-propagation checks).
+    - `init`: "gpt2" (N(0, 0.02), residual projections / √(2L)), "fan_in" (N(0, 1/fan_in)),
+      "sigprop" (W_Q = 0, orthogonal W_V/W_O, scaled-orthogonal MLP, zero biases) or "auto": "gpt2" for
+      blocks with skips, "fan_in" for skipless standard attention, "sigprop" for the three methods.
+    - `tat_eta`, `gamma_final`, `rho_final`: TAT η = C_f(0), E-SPA γ_L, U-SPA ρ_L. `None` takes sigprop's
+      defaults (chosen so the predicted final-layer mean cosine stays ≈ 0.6–0.85).
+    - `kernel_budget`: "attention" (SPA targets as specified, MLP C-maps on top) or "joint" (attention
+      targets chosen so attention followed by the MLP C-map reaches the intended kernel path).
+    - `position`: "none", "rope" (on Q, K only, neutral at init) or "learned" (additive embedding).
+    - `value_skipinit_per_head`: one (α, β) per head instead of per layer.
+    - `wk_init_scale`: std of W_K is `wk_init_scale / √D` under "sigprop" init.
+    - `attention_impl`: "xla" reference, "pallas" kernel, "auto" (Pallas on GPU/TPU, XLA on CPU).
+    - `compute_dtype`: "float32" or "bfloat16" (parameters stay float32; softmax and loss in float32).
+    """
+
+    vocab_size: int = 256
+    width: int = 64
+    depth: int = 4
+    heads: int = 4
+    mlp_width: int | None = None
+    seq_len: int = 128
+    block: str = "vanilla"
+    norm: str = "layernorm"
+    attention: str = "espa"
+    causal: bool = True
+    mlp_activation: str = "tat_leaky_relu"
+    use_mlp: bool = True
+    init: str = "auto"
+    tat_eta: float | None = None
+    gamma_final: float | None = None
+    rho_final: float | None = None
+    kernel_budget: str = "attention"
+    position: str = "none"
+    value_skipinit_per_head: bool = False
+    wk_init_scale: float = 1.0
+    attention_impl: str = "auto"
+    compute_dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.mlp_width is None:
+            object.__setattr__(self, "mlp_width", 4 * self.width)
+        _validate(self)
+
+    # ----- derived values -------------------------------------------------------------------------
+    @property
+    def head_dim(self) -> int:
+        return self.width // self.heads
+
+    @property
+    def resolved_init(self) -> str:
+        """The init scheme actually used ("auto" resolved)."""
+        if self.init != "auto":
+            return self.init
+        if self.block in ("preln", "postln"):
+            return "gpt2"
+        if self.attention == "standard":
+            return "fan_in"
+        return "sigprop"
+
+    @property
+    def is_spa(self) -> bool:
+        return self.attention in SPA_ATTENTIONS
+
+    def resolved_knobs(self) -> dict[str, float]:
+        """η, γ_L, ρ_L with `None` replaced by sigprop's defaults."""
+        import sigprop
+
+        return dict(
+            tat_eta=float(sigprop.DEFAULT_ETA if self.tat_eta is None else self.tat_eta),
+            gamma_final=float(sigprop.DEFAULT_GAMMA_FINAL if self.gamma_final is None else self.gamma_final),
+            rho_final=float(sigprop.DEFAULT_RHO_FINAL if self.rho_final is None else self.rho_final),
+        )
+
+    # ----- (de)serialisation ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"ModelConfig: unknown field(s) {unknown}; valid fields are {sorted(names)}")
+        return cls(**d)
+
+    def replace(self, **kw: Any) -> "ModelConfig":
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(kw) - names)
+        if unknown:
+            raise ValueError(f"ModelConfig.replace: unknown field(s) {unknown}; valid fields are {sorted(names)}")
+        if "width" in kw and "mlp_width" not in kw and self.mlp_width == 4 * self.width:
+            kw["mlp_width"] = None  # keep the 4·D default tied to the new width
+        return dataclasses.replace(self, **kw)
+
+
+def _choice(cfg: ModelConfig, name: str, options: tuple[str, ...]) -> None:
+    value = getattr(cfg, name)
+    if value not in options:
+        raise ValueError(f"ModelConfig.{name}={value!r} is not valid; choose one of {list(options)}")
+
+
+def _positive(cfg: ModelConfig, name: str) -> None:
+    value = getattr(cfg, name)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"ModelConfig.{name}={value!r} must be a positive integer")
+
+
+def _validate(cfg: ModelConfig) -> None:
+    for name in ("vocab_size", "width", "depth", "heads", "mlp_width", "seq_len"):
+        _positive(cfg, name)
+    _choice(cfg, "block", BLOCKS)
+    _choice(cfg, "norm", NORMS)
+    _choice(cfg, "attention", ATTENTIONS)
+    _choice(cfg, "mlp_activation", ACTIVATIONS)
+    _choice(cfg, "init", INITS)
+    _choice(cfg, "kernel_budget", BUDGETS)
+    _choice(cfg, "position", POSITIONS)
+    _choice(cfg, "attention_impl", ATTENTION_IMPLS)
+    _choice(cfg, "compute_dtype", COMPUTE_DTYPES)
+    if cfg.width % cfg.heads:
+        raise ValueError(
+            f"ModelConfig: width={cfg.width} is not divisible by heads={cfg.heads}; pick heads dividing width"
+        )
+    if cfg.position == "rope" and cfg.head_dim % 2:
+        raise ValueError(f"ModelConfig: rope needs an even head_dim, got {cfg.head_dim}; change width or heads")
+    if cfg.tat_eta is not None and not 0.0 < cfg.tat_eta < 1.0:
+        raise ValueError(f"ModelConfig.tat_eta={cfg.tat_eta} must lie in (0, 1)")
+    if cfg.gamma_final is not None and not cfg.gamma_final > 0.0:
+        raise ValueError(f"ModelConfig.gamma_final={cfg.gamma_final} must be > 0")
+    if cfg.rho_final is not None and not 0.0 < cfg.rho_final < 1.0:
+        raise ValueError(f"ModelConfig.rho_final={cfg.rho_final} must lie in (0, 1)")
+    if cfg.wk_init_scale < 0:
+        raise ValueError(f"ModelConfig.wk_init_scale={cfg.wk_init_scale} must be >= 0")
+    if cfg.kernel_budget == "joint" and cfg.is_spa and not cfg.use_mlp:
+        raise ValueError("ModelConfig: kernel_budget='joint' needs MLP blocks; use kernel_budget='attention'")
+    if cfg.kernel_budget == "joint" and cfg.is_spa and cfg.mlp_activation != "tat_leaky_relu":
+        raise ValueError(
+            "ModelConfig: kernel_budget='joint' is defined for mlp_activation='tat_leaky_relu' only; "
+            "set mlp_activation='tat_leaky_relu' or kernel_budget='attention'"
+        )
