@@ -1,0 +1,201 @@
+"""Signal-preserving attention (SPA) layers: A_l = L_l L_{l−1}⁻¹ realised as diag(d_l) · softmax(B_l).
+
+Per layer the attention at initialisation (W_Q = 0) maps the target kernel Σ_{l−1} to Σ_l exactly:
+A_l Σ_{l−1} A_lᵀ = Σ_l [derived]. Kernel budgets:
+
+- "attention" (the paper's construction): the SPA targets are the kernels after each attention sub-block; the MLP
+  C-maps then act on top of them, so the whole network's kernel is more degenerate than the targets.
+- "joint" (our construction): the attention schedule is made slower (larger γ_L for E-SPA, smaller ρ_L for U-SPA),
+  found by bisection, so that the predicted kernel of the whole network — attention targets composed with the
+  MLP kernel maps — has the same mean off-diagonal cosine after the last layer as the requested schedule's final
+  target. It matches that one number, not every entry: an MLP lifts every correlation through its C-map, which a
+  non-negative causal attention cannot undo entry by entry. Not realisable (ValueError) when the MLPs alone already
+  exceed the requested final cosine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sigprop.espa import espa_log_bias, espa_row_scale
+from sigprop.kernels import (
+    attention_to_bias_scale,
+    cosine_from_kernel,
+    exponential_kernel,
+    mean_offdiag,
+    spa_matrix,
+    uniform_kernel,
+)
+from sigprop.schedules import check_espa_gammas, espa_gammas, uspa_rhos
+from sigprop.tat import KernelMap, mlp_kernel_map
+
+SPA_KINDS = ("espa", "uspa")
+BUDGETS = ("attention", "joint")
+
+
+@dataclass(frozen=True)
+class SPALayer:
+    """One SPA layer at initialisation (float64).
+
+    - `attention`: `[T, T]` A_l, with A_l `kernel_in` A_lᵀ = `kernel`.
+    - `bias`: `[T, T]` log A_l (−inf strictly above the diagonal when causal).
+    - `scale`: `[T]` location-dependent rescaling d_l (row sums of A_l).
+    - `kernel_in`, `kernel`: `[T, T]` target kernels Σ_{l−1} and Σ_l.
+    - `gamma_prev`, `gamma`: E-SPA decay rates (None for U-SPA), so kernels can regenerate the bias.
+    """
+
+    attention: np.ndarray
+    bias: np.ndarray
+    scale: np.ndarray
+    kernel_in: np.ndarray
+    kernel: np.ndarray
+    gamma_prev: float | None = None
+    gamma: float | None = None
+
+
+def _target_kernels(kind: str, depth: int, seq_len: int, gamma_final: float, rho_final: float, gammas=None):
+    if kind == "espa":
+        g = espa_gammas(depth, gamma_final) if gammas is None else check_espa_gammas(gammas)
+        return [exponential_kernel(seq_len, x) for x in g], g
+    rhos = uspa_rhos(depth, rho_final)
+    return [uniform_kernel(seq_len, x) for x in rhos], None
+
+
+def _build_layers(kind, depth, seq_len, gamma_final, rho_final, causal, gammas=None) -> list[SPALayer]:
+    kernels, g = _target_kernels(kind, depth, seq_len, gamma_final, rho_final, gammas)
+    layers = []
+    for l in range(1, len(kernels)):
+        if kind == "espa" and causal:
+            bias = espa_log_bias(seq_len, g[l - 1], g[l])
+            scale = espa_row_scale(seq_len, g[l - 1], g[l])
+            attention = np.exp(bias)
+        else:
+            attention = spa_matrix(kernels[l - 1], kernels[l], causal=causal)
+            bias, scale = attention_to_bias_scale(attention, causal=causal)
+        layers.append(
+            SPALayer(
+                attention=attention,
+                bias=bias,
+                scale=scale,
+                kernel_in=kernels[l - 1],
+                kernel=kernels[l],
+                gamma_prev=None if g is None else float(g[l - 1]),
+                gamma=None if g is None else float(g[l]),
+            )
+        )
+    return layers
+
+
+def predict_kernels(
+    attentions: list[np.ndarray] | list[SPALayer],
+    mlp_kernel_map: KernelMap | None = None,
+    kernel_in: np.ndarray | None = None,
+) -> list[dict[str, np.ndarray]]:
+    """The theory's prediction of a vanilla network's kernel, layer by layer.
+
+    Attention with value-independent matrix A (W_Q = 0) and orthogonal W_V, W_O maps Σ → A Σ Aᵀ; an MLP block with
+    scale-preserving weights maps Σ entrywise through its activation's kernel map.
+
+    **Arguments:**
+    - `attentions`: per layer an `[T, T]` attention matrix (or `SPALayer`s).
+    - `mlp_kernel_map`: the MLP's kernel map (see `sigprop.mlp_kernel_map`), None for attention-only stacks.
+    - `kernel_in`: `[T, T]` input kernel, default the identity (orthogonal inputs).
+
+    **Returns:** per layer a dict with `after_attention` and `after_mlp` (`[T, T]` float64).
+    """
+    mats = [x.attention if isinstance(x, SPALayer) else np.asarray(x, np.float64) for x in attentions]
+    if not mats:
+        return []
+    kernel = np.eye(mats[0].shape[0]) if kernel_in is None else np.asarray(kernel_in, np.float64)
+    out = []
+    for a in mats:
+        after_attention = a @ kernel @ a.T
+        kernel = after_attention if mlp_kernel_map is None else mlp_kernel_map(after_attention)
+        out.append({"after_attention": after_attention, "after_mlp": kernel})
+    return out
+
+
+def final_mean_cosine(predicted: list[dict[str, np.ndarray]]) -> float:
+    """Mean off-diagonal cosine of the last predicted kernel."""
+    return mean_offdiag(cosine_from_kernel(predicted[-1]["after_mlp"]))
+
+
+def _joint_layers(kind, depth, seq_len, gamma_final, rho_final, causal, kernel_map) -> list[SPALayer]:
+    wanted = mean_offdiag(
+        cosine_from_kernel(_target_kernels(kind, depth, seq_len, gamma_final, rho_final)[0][-1])
+    )
+
+    def cosine_for(param: float) -> float:
+        layers = _build_layers(
+            kind, depth, seq_len, param if kind == "espa" else gamma_final, param if kind == "uspa" else rho_final, causal
+        )
+        return final_mean_cosine(predict_kernels(layers, kernel_map))
+
+    mlp_only = final_mean_cosine(predict_kernels([np.eye(seq_len)] * depth, kernel_map))
+    if mlp_only >= wanted:
+        raise ValueError(
+            f"joint kernel budget not realisable: the MLPs alone reach mean cosine {mlp_only:.3f} >= the target "
+            f"{wanted:.3f}; lower tat_eta (more linear MLPs) or use a more degraded final kernel"
+        )
+    # E-SPA: larger γ_L = slower attention; U-SPA: smaller ρ_L = slower attention. Bisect in a monotone coordinate.
+    if kind == "espa":
+        lo, hi = np.log(gamma_final), np.log(10.0)
+        to_param = np.exp
+    else:
+        lo, hi = 0.0, rho_final
+        to_param = float
+    if kind == "espa" and cosine_for(float(np.exp(hi))) > wanted:
+        raise ValueError("joint kernel budget not realisable within γ_L <= 10; lower tat_eta")
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        too_correlated = cosine_for(float(to_param(mid))) > wanted
+        if kind == "espa":
+            lo, hi = (mid, hi) if too_correlated else (lo, mid)
+        else:
+            lo, hi = (lo, mid) if too_correlated else (mid, hi)
+        if abs(hi - lo) < 1e-7:
+            break
+    param = float(to_param(0.5 * (lo + hi)))
+    return _build_layers(
+        kind, depth, seq_len, param if kind == "espa" else gamma_final, param if kind == "uspa" else rho_final, causal
+    )
+
+
+def spa_layers(
+    kind: str,
+    depth: int,
+    seq_len: int,
+    *,
+    gamma_final: float = 0.005,
+    rho_final: float = 0.8,
+    gammas: np.ndarray | None = None,
+    causal: bool = True,
+    budget: str = "attention",
+    mlp_activation: str = "tat_leaky_relu",
+    mlp_alpha: float | None = None,
+) -> list[SPALayer]:
+    """SPA attention layers for a depth-L network.
+
+    **Arguments:**
+    - `kind`: "espa" (Σ_l[i,j] = exp(−γ_l|i−j|)) or "uspa" (Σ_l = (1−ρ_l) I + ρ_l 11ᵀ).
+    - `depth` L, `seq_len` T.
+    - `gamma_final` (E-SPA γ_L; default 0.005 as in a third-party E-SPA), `rho_final` (U-SPA ρ_L; our default 0.8),
+      or an explicit E-SPA schedule `gammas` (γ_0 = inf, strictly decreasing).
+    - `causal`: Cholesky factors (decoder); False uses symmetric square roots (encoder).
+    - `budget`: "attention" or "joint" (see the module docs); "joint" needs the MLP's `mlp_activation`
+      and, for "tat_leaky_relu", its slope `mlp_alpha`.
+
+    **Returns:** `depth` `SPALayer` records.
+    """
+    if kind not in SPA_KINDS:
+        raise ValueError(f"unknown SPA kind {kind!r}: use one of {SPA_KINDS}")
+    if budget not in BUDGETS:
+        raise ValueError(f"unknown kernel budget {budget!r}: use one of {BUDGETS}")
+    if budget == "attention":
+        return _build_layers(kind, depth, seq_len, gamma_final, rho_final, causal, gammas)
+    if gammas is not None:
+        raise ValueError("budget='joint' chooses the schedule itself: pass gamma_final, not gammas")
+    kernel_map = mlp_kernel_map(mlp_activation, alpha=mlp_alpha)
+    return _joint_layers(kind, depth, seq_len, gamma_final, rho_final, causal, kernel_map)
