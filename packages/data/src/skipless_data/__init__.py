@@ -14,7 +14,7 @@ Public API:
 from . import embedded_corpus
 from .dataset_info import DatasetInfo, load_dataset_info
 from .eval_pipeline import EvalBatch, EvalBatches, eval_batches
-from .prepare import prepare_dataset
+from .preparation import prepare_dataset
 from .split_tokens import split_tokens
 from .text_tokenizer import BpeTokenizer, ByteTokenizer, load_tokenizer
 from .token_windows import TokenWindows

@@ -71,8 +71,8 @@ def hf_streams(
 
     **Returns:** `(train, eval)` text streams; progress counts rows.
     """
-    datasets = _import_datasets()
     name, config = parse_hf_spec(data)
+    datasets = _import_datasets()
     splits = datasets.load_dataset(name, config, data_files=data_files)
     if "train" not in splits:
         raise ValueError(f"{data!r} has no 'train' split (found {sorted(splits)}); pick another.")

@@ -1,0 +1,33 @@
+import json
+import os
+import subprocess
+import sys
+
+
+def _run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "skipless_data.prepare", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_prepares_and_prints_metadata(tmp_path, text_file):
+    out = tmp_path / "out"
+    result = _run("--data", str(text_file), "--tokenizer", "byte", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    with open(out / "metadata.json") as f:
+        assert json.load(f) == printed
+    assert printed["num_tokens"]["train"] + printed["num_tokens"]["eval"] == os.path.getsize(text_file)
+    assert "tokenising train" in result.stderr  # the progress bar
+
+
+def test_cli_bad_input_is_one_error_line(tmp_path):
+    result = _run("--data", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "does not exist" in lines[0]
+    result = _run("--tokenizer", "bpe:banana", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "bpe:banana" in result.stderr.strip()
