@@ -84,7 +84,7 @@ def split_tail(files: list[str], eval_fraction: float) -> tuple[list[FileRange],
     return train, evals
 
 
-def _decode_line(raw: bytes, path: str, counter: list[int]) -> str:
+def _decode_line(raw: bytes, counter: list[int]) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -123,7 +123,7 @@ def iter_range(r: FileRange, text_field: str = "text") -> Iterator[tuple[str, in
                 break
             position += len(raw)
             line_number += 1
-            line = _decode_line(raw, r.path, bad_lines)
+            line = _decode_line(raw, bad_lines)
             if r.jsonl:
                 text = _jsonl_text(line, r.path, line_number, text_field)
                 if text is not None:

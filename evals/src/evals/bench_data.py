@@ -1,0 +1,107 @@
+"""Benchmark the data pipeline: preparation time and tokens/s of training and eval batches.
+
+    python -m evals.bench_data [--out runs/bench_data.json] [--train-tokens-per-s 2000]
+
+Prepares the embedded corpus (byte tokens) and, when present, WikiText-2 (BPE trained on valid,
+evaluated on test) in a temporary folder, then times the Grain training pipeline and the eval
+pipeline for a few batch shapes. The last column compares the pipeline with what a training step
+consumes (`--train-tokens-per-s`, default: the tiny-GPT CPU step measured in docs/stack.md); the
+pipeline should deliver at least 100 times that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+
+import numpy as np
+
+from skipless_data import eval_batches, prepare_dataset, train_dataset
+
+WIKITEXT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "data", "wikitext-2")
+SHAPES = ((8, 256), (64, 512))
+
+
+def _time_train(info, batch: int, seq_len: int, seconds: float) -> float:
+    iterator = iter(train_dataset(info, seq_len=seq_len, global_batch_size=batch, seed=0))
+    next(iterator)  # start the prefetch threads outside the timed region
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        next(iterator)
+        steps += 1
+    return steps * batch * seq_len / (time.perf_counter() - start)
+
+
+def _time_eval(info, batch: int, seq_len: int) -> float:
+    start, targets = time.perf_counter(), 0
+    for eval_batch in eval_batches(info, seq_len=seq_len, batch_size=batch):
+        targets += int(np.sum(eval_batch.mask))
+    return targets / (time.perf_counter() - start)
+
+
+def _prepare(name: str, root: str) -> tuple[object, float]:
+    start = time.perf_counter()
+    if name == "embedded":
+        info = prepare_dataset(None, "byte", os.path.join(root, name), show_progress=False)
+    else:
+        info = prepare_dataset(
+            os.path.join(WIKITEXT, "valid.txt"),
+            "bpe:8192",
+            os.path.join(root, name),
+            eval_data=os.path.join(WIKITEXT, "test.txt"),
+            show_progress=False,
+        )
+    return info, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.bench_data", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=os.path.join("runs", "bench_data.json"))
+    parser.add_argument("--train-tokens-per-s", type=float, default=2000.0)
+    parser.add_argument("--seconds", type=float, default=3.0, help="timing window per row")
+    args = parser.parse_args(argv)
+
+    names = ["embedded"] + (["wikitext2-bpe8192"] if os.path.isdir(WIKITEXT) else [])
+    rows = []
+    with tempfile.TemporaryDirectory() as root:
+        for name in names:
+            info, prepare_s = _prepare(name, root)
+            total = sum(info.num_tokens.values())
+            rows.append(
+                {"dataset": name, "stage": "prepare", "shape": "-", "tokens_per_s": total / prepare_s,
+                 "seconds": prepare_s, "tokens": total}
+            )
+            for batch, seq_len in SHAPES:
+                rate = _time_train(info, batch, seq_len, args.seconds)
+                rows.append({"dataset": name, "stage": "train", "shape": f"{batch}x{seq_len}", "tokens_per_s": rate})
+            rate = _time_eval(info, 16, 256)
+            rows.append({"dataset": name, "stage": "eval", "shape": "16x256", "tokens_per_s": rate})
+    for row in rows:
+        row["x_train_step"] = row["tokens_per_s"] / args.train_tokens_per_s
+
+    header = f"{'dataset':<20} {'stage':<8} {'shape':<8} {'tokens/s':>12} {'x train step':>13}"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(
+            f"{row['dataset']:<20} {row['stage']:<8} {row['shape']:<8} "
+            f"{row['tokens_per_s']:>12,.0f} {row['x_train_step']:>13,.0f}"
+        )
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(
+            {"rows": rows, "train_tokens_per_s": args.train_tokens_per_s, "machine": platform.platform(),
+             "cpu_count": os.cpu_count()},
+            f,
+            indent=2,
+        )
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
