@@ -1,0 +1,32 @@
+"""train: the sharded training entrypoint, `python -m train.main`.
+
+Public API (imported lazily: `train.main` must set XLA flags before JAX is imported):
+
+- `TrainConfig` (train.config): the frozen run configuration; `build_parser`, `config_from_args` (train.cli).
+- `run`, `RunResult`, `NonFiniteLoss` (train.loop): train or resume one run.
+- `make_optimizer`, `learning_rate_schedule` (train.optim).
+- `parse_mesh`, `make_mesh` (train.mesh).
+- `TrainState`, `describe_model`, `state_shardings`, `init_state`, `abstract_state` (train.state).
+- `make_train_step`, `make_eval_step`, `batch_sharding` (train.step).
+- `MetricsWriter`, `read_metrics` (train.metrics).
+"""
+
+import importlib
+
+_EXPORTS = {
+    "TrainConfig": "config", "build_parser": "cli", "config_from_args": "cli",
+    "run": "loop", "RunResult": "loop", "NonFiniteLoss": "loop",
+    "make_optimizer": "optim", "learning_rate_schedule": "optim",
+    "parse_mesh": "mesh", "make_mesh": "mesh",
+    "TrainState": "state", "describe_model": "state", "state_shardings": "state",
+    "init_state": "state", "abstract_state": "state",
+    "make_train_step": "step", "make_eval_step": "step", "batch_sharding": "step",
+    "MetricsWriter": "metrics", "read_metrics": "metrics",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'train' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -1,0 +1,88 @@
+"""`python -m train.main`: train a deep transformer without shortcuts on a ("data", "model") mesh.
+
+JAX is imported only after the mesh flag is read, because the number of host (CPU) devices must be
+fixed through `XLA_FLAGS` before JAX starts: `--mesh=4x8` on a CPU machine gets 32 host devices.
+Exit codes: 0 finished or stopped cleanly by SIGTERM/SIGINT (with a checkpoint), 2 bad flags,
+3 non-finite loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import re
+import sys
+
+from .distributed import initialize, wants_distributed
+from .mesh import parse_mesh
+
+_HOST_DEVICES = "--xla_force_host_platform_device_count"
+
+
+def _early_flags(argv: list[str]) -> argparse.Namespace:
+    early = argparse.ArgumentParser(add_help=False)
+    for name in ("--mesh", "--out", "--coordinator"):
+        early.add_argument(name)
+    for name in ("--num-processes", "--process-id"):
+        early.add_argument(name, type=int)
+    early.add_argument("--resume", action="store_true")
+    known, _ = early.parse_known_args(argv)
+    return known
+
+
+def _mesh_for_launch(flags: argparse.Namespace) -> tuple[int, int]:
+    """The mesh this launch will use: the flag, else a resumed run's saved mesh, else 1x1."""
+    spec = flags.mesh
+    if spec is None and flags.resume and flags.out:
+        saved = pathlib.Path(flags.out) / "config.json"
+        if saved.is_file():
+            spec = json.loads(saved.read_text()).get("mesh")
+    return parse_mesh(spec or "1x1")
+
+
+def _request_host_devices(count: int) -> None:
+    flags = os.environ.get("XLA_FLAGS", "")
+    if count > 1 and _HOST_DEVICES not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {_HOST_DEVICES}={count}".strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" not in argv and "--help" not in argv:
+        try:
+            flags = _early_flags(argv)
+            data, model = _mesh_for_launch(flags)
+            processes = flags.num_processes or 1
+            _request_host_devices(max(data * model // processes, 1))
+            if wants_distributed(flags.coordinator, flags.num_processes, flags.process_id):
+                initialize(flags.coordinator, flags.num_processes, flags.process_id)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    from .cli import build_parser, config_from_args  # imports JAX
+
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
+    try:
+        config, launch = config_from_args(args)
+        from .loop import NonFiniteLoss, run
+
+        result = run(config, resume=bool(launch.get("resume")), stop_after=launch.get("stop_after"),
+                     progress_bar=launch.get("progress"))
+    except NonFiniteLoss as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    return 0 if result is not None else 1
+
+
+def _one_line(error: Exception) -> str:
+    return re.sub(r"\s+", " ", str(error)).strip()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
