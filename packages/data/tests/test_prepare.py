@@ -92,3 +92,20 @@ def test_embedded_default_is_deterministic_with_exact_entropy(tmp_path):
     scale = bpe.num_bytes["eval"] / bpe.num_tokens["eval"]
     assert scale > 1.0
     assert bpe.entropy_rate == pytest.approx(embedded_corpus.entropy_rate() * scale)
+
+
+def test_long_lines_are_streamed_in_pieces_without_breaking_characters(tmp_path, monkeypatch):
+    import warnings
+
+    from skipless_data import local_text
+
+    monkeypatch.setattr(local_text, "MAX_PIECE_BYTES", 7)
+    text = "naïve café 東京 🙂 " * 40 + "\n" + "x" * 50  # one long line, no final newline
+    path = tmp_path / "long.txt"
+    path.write_text(text, encoding="utf-8")
+    pieces = [t for t, _ in local_text.iter_range(local_text.whole_files([str(path)])[0])]
+    assert len(pieces) > 50 and all(len(p.encode()) <= 7 for p in pieces)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        info = prepare_dataset(str(path), "bpe:280", tmp_path / "out", **QUIET)
+    assert _decoded(info, "train") + _decoded(info, "eval") == text

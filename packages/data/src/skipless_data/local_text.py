@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from .text_stream import TextStream
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
+# Text lines longer than this are read in pieces (cut at a UTF-8 character boundary).
+MAX_PIECE_BYTES = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +76,8 @@ def split_tail(files: list[str], eval_fraction: float) -> tuple[list[FileRange],
         else:
             with open(r.path, "rb") as f:
                 f.seek(cut - offset)
-                f.readline()
+                while (piece := f.readline(MAX_PIECE_BYTES)) and not piece.endswith(b"\n"):
+                    pass
                 boundary = f.tell()
             train.append(dataclasses.replace(r, end=boundary))
             evals.append(dataclasses.replace(r, start=boundary))
@@ -82,6 +85,28 @@ def split_tail(files: list[str], eval_fraction: float) -> tuple[list[FileRange],
     train = [r for r in train if r.end > r.start]
     evals = [r for r in evals if r.end > r.start]
     return train, evals
+
+
+def _utf8_boundary(raw: bytes) -> int:
+    """Length of the longest prefix of `raw` that does not end inside a UTF-8 character."""
+    for back in range(1, min(4, len(raw)) + 1):
+        byte = raw[-back]
+        if byte & 0xC0 != 0x80:  # not a continuation byte: the start of the last character
+            needed = 1 if byte < 0x80 else 2 if byte >> 5 == 0x6 else 3 if byte >> 4 == 0xE else 4
+            return len(raw) if back >= needed else len(raw) - back
+    return len(raw)
+
+
+def _read_piece(f, jsonl: bool) -> bytes:
+    if jsonl:
+        return f.readline()  # a record must be read whole
+    raw = f.readline(MAX_PIECE_BYTES)
+    if len(raw) == MAX_PIECE_BYTES and not raw.endswith(b"\n"):
+        keep = _utf8_boundary(raw)
+        if 0 < keep < len(raw):
+            f.seek(keep - len(raw), os.SEEK_CUR)
+            raw = raw[:keep]
+    return raw
 
 
 def _decode_line(raw: bytes, counter: list[int]) -> str:
@@ -118,7 +143,7 @@ def iter_range(r: FileRange, text_field: str = "text") -> Iterator[tuple[str, in
         f.seek(r.start)
         position, line_number = r.start, 0
         while position < r.end:
-            raw = f.readline()
+            raw = _read_piece(f, r.jsonl)
             if not raw:
                 break
             position += len(raw)

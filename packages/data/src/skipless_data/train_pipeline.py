@@ -16,6 +16,8 @@ from .token_windows import TokenWindows
 if TYPE_CHECKING:
     import grain
 
+_PREFETCH_BYTES = 64 << 20
+
 
 def _check_processes(global_batch_size: int, process_index: int, process_count: int) -> int:
     if global_batch_size < 1:
@@ -54,7 +56,8 @@ def train_dataset(
     - `seed`: shuffle seed (each epoch gets its own permutation derived from it).
     - `process_index`, `process_count`: this process's place among data-loading processes
         (`jax.process_index()`, `jax.process_count()`).
-    - `read_options`: Grain prefetch options (threads, buffer size).
+    - `read_options`: Grain prefetch options; the default uses 2 threads and a buffer of at most
+        64 MiB of batches (Grain's own default of 500 buffered batches can take gigabytes).
 
     **Returns:** a `grain.IterDataset`; `iter(...)` yields int32 arrays
     `[global_batch_size // process_count, seq_len + 1]` (inputs `[:, :-1]`, targets `[:, 1:]`).
@@ -73,4 +76,8 @@ def train_dataset(
     )
     # Batches of one global step are consecutive local batches; keep this process's one.
     dataset = dataset[process_index::process_count]
+    if read_options is None:
+        batch_bytes = local_batch * (seq_len + 1) * 4
+        buffered = max(2, min(32, _PREFETCH_BYTES // batch_bytes))
+        read_options = grain.ReadOptions(num_threads=2, prefetch_buffer_size=buffered)
     return dataset.to_iter_dataset(read_options)
