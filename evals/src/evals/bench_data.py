@@ -22,7 +22,8 @@ import numpy as np
 
 from skipless_data import eval_batches, prepare_dataset, train_dataset
 
-WIKITEXT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "data", "wikitext-2")
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
+WIKITEXT = os.path.normpath(os.path.join(REPO, "..", "shared", "data", "wikitext-2"))
 SHAPES = ((8, 256), (64, 512))
 
 
@@ -58,31 +59,32 @@ def _prepare(name: str, root: str) -> tuple[object, float]:
     return info, time.perf_counter() - start
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.bench_data", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=os.path.join("runs", "bench_data.json"))
-    parser.add_argument("--train-tokens-per-s", type=float, default=2000.0)
-    parser.add_argument("--seconds", type=float, default=3.0, help="timing window per row")
-    args = parser.parse_args(argv)
-
-    names = ["embedded"] + (["wikitext2-bpe8192"] if os.path.isdir(WIKITEXT) else [])
+def _measure(names: list[str], seconds: float) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as root:
         for name in names:
             info, prepare_s = _prepare(name, root)
             total = sum(info.num_tokens.values())
             rows.append(
-                {"dataset": name, "stage": "prepare", "shape": "-", "tokens_per_s": total / prepare_s,
-                 "seconds": prepare_s, "tokens": total}
+                {
+                    "dataset": name,
+                    "stage": "prepare",
+                    "shape": "-",
+                    "tokens_per_s": total / prepare_s,
+                    "seconds": prepare_s,
+                    "tokens": total,
+                }
             )
             for batch, seq_len in SHAPES:
-                rate = _time_train(info, batch, seq_len, args.seconds)
-                rows.append({"dataset": name, "stage": "train", "shape": f"{batch}x{seq_len}", "tokens_per_s": rate})
+                rate = _time_train(info, batch, seq_len, seconds)
+                row = {"dataset": name, "stage": "train", "shape": f"{batch}x{seq_len}"}
+                rows.append({**row, "tokens_per_s": rate})
             rate = _time_eval(info, 16, 256)
             rows.append({"dataset": name, "stage": "eval", "shape": "16x256", "tokens_per_s": rate})
-    for row in rows:
-        row["x_train_step"] = row["tokens_per_s"] / args.train_tokens_per_s
+    return rows
 
+
+def _print_table(rows: list[dict]) -> None:
     header = f"{'dataset':<20} {'stage':<8} {'shape':<8} {'tokens/s':>12} {'x train step':>13}"
     print(header)
     print("-" * len(header))
@@ -91,14 +93,31 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['dataset']:<20} {row['stage']:<8} {row['shape']:<8} "
             f"{row['tokens_per_s']:>12,.0f} {row['x_train_step']:>13,.0f}"
         )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.bench_data", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--out", default=os.path.join("runs", "bench_data.json"))
+    parser.add_argument("--train-tokens-per-s", type=float, default=2000.0)
+    parser.add_argument("--seconds", type=float, default=3.0, help="timing window per row")
+    args = parser.parse_args(argv)
+
+    names = ["embedded"] + (["wikitext2-bpe8192"] if os.path.isdir(WIKITEXT) else [])
+    rows = _measure(names, args.seconds)
+    for row in rows:
+        row["x_train_step"] = row["tokens_per_s"] / args.train_tokens_per_s
+    _print_table(rows)
+    report = {
+        "rows": rows,
+        "train_tokens_per_s": args.train_tokens_per_s,
+        "machine": platform.platform(),
+        "cpu_count": os.cpu_count(),
+    }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump(
-            {"rows": rows, "train_tokens_per_s": args.train_tokens_per_s, "machine": platform.platform(),
-             "cpu_count": os.cpu_count()},
-            f,
-            indent=2,
-        )
+        json.dump(report, f, indent=2)
     print(f"wrote {args.out}")
     return 0
 

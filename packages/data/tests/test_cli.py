@@ -20,7 +20,8 @@ def test_cli_prepares_and_prints_metadata(tmp_path, text_file):
     printed = json.loads(result.stdout)
     with open(out / "metadata.json") as f:
         assert json.load(f) == printed
-    assert printed["num_tokens"]["train"] + printed["num_tokens"]["eval"] == os.path.getsize(text_file)
+    total = printed["num_tokens"]["train"] + printed["num_tokens"]["eval"]
+    assert total == os.path.getsize(text_file)
     assert "tokenising train" in result.stderr  # the progress bar
 
 

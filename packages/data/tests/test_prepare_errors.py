@@ -74,4 +74,5 @@ def test_failed_rebuild_keeps_previous_dataset_and_leaves_no_partial_files(tmp_p
         prepare_dataset(str(path), "byte", out, chunk_tokens=64, **QUIET)
     assert "invalid JSON" in _one_line(error)
     assert load_dataset_info(out) == good
-    assert sorted(os.listdir(out)) == sorted(["metadata.json", *good.shards["train"], *good.shards["eval"]])
+    expected = ["metadata.json", *good.shards["train"], *good.shards["eval"]]
+    assert sorted(os.listdir(out)) == sorted(expected)

@@ -18,7 +18,9 @@ def test_valid_specs(spec, expected):
     assert parse_tokenizer_spec(str(parsed)) == parsed
 
 
-@pytest.mark.parametrize("spec", ["", "bytes", "bpe", "bpe:", "bpe:x", "bpe:-5", "bpe:100", "wordpiece:8"])
+@pytest.mark.parametrize(
+    "spec", ["", "bytes", "bpe", "bpe:", "bpe:x", "bpe:-5", "bpe:100", "wordpiece:8"]
+)
 def test_invalid_specs_raise_one_line(spec):
     with pytest.raises(ValueError) as error:
         parse_tokenizer_spec(spec)

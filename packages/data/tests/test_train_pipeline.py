@@ -110,6 +110,8 @@ def test_bad_arguments(dataset):
     with pytest.raises(ValueError, match="not divisible by process_count"):
         train_dataset(info, seq_len=SEQ, global_batch_size=6, seed=0, process_count=4)
     with pytest.raises(ValueError, match="process_index"):
-        train_dataset(info, seq_len=SEQ, global_batch_size=4, seed=0, process_index=2, process_count=2)
+        train_dataset(
+            info, seq_len=SEQ, global_batch_size=4, seed=0, process_index=2, process_count=2
+        )
     with pytest.raises(ValueError, match="shorter than one window"):
         train_dataset(info, seq_len=50_000, global_batch_size=4, seed=0)

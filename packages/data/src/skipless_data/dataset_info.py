@@ -1,4 +1,4 @@
-"""`DatasetInfo`: the metadata of a prepared dataset, saved as `metadata.json` next to its shards."""
+"""`DatasetInfo`: metadata of a prepared dataset, saved as `metadata.json` next to its shards."""
 
 from __future__ import annotations
 

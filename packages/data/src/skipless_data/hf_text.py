@@ -21,7 +21,9 @@ def parse_hf_spec(data: str) -> tuple[str, str | None]:
     """Split `"hf:NAME[:CONFIG]"` into `(NAME, CONFIG)`."""
     parts = data[len(HF_PREFIX) :].split(":")
     if not parts[0] or len(parts) > 2 or (len(parts) == 2 and not parts[1]):
-        raise ValueError(f"bad Hugging Face data spec {data!r}; write 'hf:NAME' or 'hf:NAME:CONFIG'.")
+        raise ValueError(
+            f"bad Hugging Face data spec {data!r}; write 'hf:NAME' or 'hf:NAME:CONFIG'."
+        )
     return parts[0], (parts[1] if len(parts) == 2 else None)
 
 

@@ -39,7 +39,9 @@ def list_corpus_files(path: str | os.PathLike) -> list[str]:
     if os.path.isfile(path):
         return [os.path.abspath(path)]
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"data path {path!r} does not exist; pass an existing file or folder.")
+        raise FileNotFoundError(
+            f"data path {path!r} does not exist; pass an existing file or folder."
+        )
     files = []
     for root, dirs, names in os.walk(path):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -123,7 +125,9 @@ def _jsonl_text(line: str, path: str, line_number: int, text_field: str) -> str 
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path}:{line_number}: invalid JSON ({error.msg}); fix or remove the line.")
+        raise ValueError(
+            f"{path}:{line_number}: invalid JSON ({error.msg}); fix or remove the line."
+        ) from None
     if not isinstance(record, dict) or text_field not in record:
         keys = sorted(record) if isinstance(record, dict) else type(record).__name__
         raise ValueError(
@@ -159,7 +163,8 @@ def iter_range(r: FileRange, text_field: str = "text") -> Iterator[tuple[str, in
                 yield line, len(raw)
     if bad_lines[0]:
         warnings.warn(
-            f"{r.path}: {bad_lines[0]} line(s) held bytes that are not UTF-8; replaced with U+FFFD.",
+            f"{r.path}: {bad_lines[0]} line(s) held bytes that are not UTF-8; "
+            "replaced with U+FFFD.",
             UnicodeWarning,
             stacklevel=2,
         )

@@ -14,22 +14,27 @@ import sys
 from .preparation import EMBEDDED, prepare_dataset
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m skipless_data.prepare",
         description="Tokenise a corpus into ArrayRecord shards for training.",
     )
-    parser.add_argument("--data", default=EMBEDDED, help="file, folder, .jsonl, hf:NAME[:CONFIG] or 'embedded'")
-    parser.add_argument("--eval-data", default=None, help="separate local eval data (else a held-out tail)")
-    parser.add_argument("--tokenizer", default=None, help="'byte' or 'bpe:<vocab_size>'")
-    parser.add_argument("--out", default=None, help="output folder")
-    parser.add_argument("--eval-fraction", type=float, default=0.05)
-    parser.add_argument("--text-field", default="text", help="text field of .jsonl records / hf rows")
-    parser.add_argument("--seq-len", type=int, default=None, help="check one window fits")
-    parser.add_argument("--embedded-tokens", type=int, default=2_000_000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--chunk-tokens", type=int, default=4096)
-    args = parser.parse_args(argv)
+    add = parser.add_argument
+    add("--data", default=EMBEDDED, help="file, folder, .jsonl, hf:NAME[:CONFIG] or 'embedded'")
+    add("--eval-data", default=None, help="separate local eval data (default: held-out tail)")
+    add("--tokenizer", default=None, help="'byte' or 'bpe:<vocab_size>' (default: by data)")
+    add("--out", default=None, help="output folder (default: runs/data/<name>-<tokenizer>)")
+    add("--eval-fraction", type=float, default=0.05, help="held-out tail fraction")
+    add("--text-field", default="text", help="text field of .jsonl records and hf rows")
+    add("--seq-len", type=int, default=None, help="check that one window of seq_len+1 fits")
+    add("--embedded-tokens", type=int, default=2_000_000, help="size of the embedded corpus")
+    add("--seed", type=int, default=0, help="sampling seed of the embedded corpus")
+    add("--chunk-tokens", type=int, default=4096, help="tokens per ArrayRecord record")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
         info = prepare_dataset(
             args.data,

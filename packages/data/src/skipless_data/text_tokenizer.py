@@ -118,5 +118,7 @@ def load_tokenizer(spec: str | TokenizerSpec, directory: str | os.PathLike | Non
         return ByteTokenizer()
     path = os.path.join(os.fspath(directory or "."), TOKENIZER_FILE)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"BPE tokenizer file {path} is missing; re-run prepare on the data.")
+        raise FileNotFoundError(
+            f"BPE tokenizer file {path} is missing; re-run prepare on the data."
+        )
     return BpeTokenizer(Tokenizer.from_file(path), spec)

@@ -38,7 +38,9 @@ def parse_tokenizer_spec(spec: str) -> TokenizerSpec:
     **Raises:** `ValueError` naming the problem and the accepted forms.
     """
     if not isinstance(spec, str):
-        raise ValueError(f"tokenizer spec must be a string like 'byte' or 'bpe:8192', got {spec!r}.")
+        raise ValueError(
+            f"tokenizer spec must be a string like 'byte' or 'bpe:8192', got {spec!r}."
+        )
     text = spec.strip().lower()
     if text == "byte":
         return TokenizerSpec("byte", BYTE_VOCAB_SIZE)
