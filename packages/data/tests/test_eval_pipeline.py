@@ -46,7 +46,9 @@ def test_processes_split_each_batch_and_agree_on_length(dataset):
         np.testing.assert_array_equal(np.concatenate([p[step].mask for p in parts]), batch.mask)
 
 
-def test_window_longer_than_split_is_an_error(dataset):
-    info, _ = dataset
-    with pytest.raises(ValueError, match="shorter than one window"):
-        eval_batches(info, seq_len=2000, batch_size=2)
+def test_split_shorter_than_one_window_gives_one_padded_window(dataset):
+    info, stream = dataset
+    (batch,) = list(eval_batches(info, seq_len=2000, batch_size=2))
+    assert batch.tokens.shape == (2, 2001) and batch.mask.sum() == 1000
+    np.testing.assert_array_equal(batch.tokens[0, : stream.size], stream)
+    assert not batch.tokens[0, stream.size :].any() and not batch.mask[1].any()

@@ -4,7 +4,8 @@ Windows are those of `TokenWindows` including the final partial window, so the t
 batches cover every token of the split after the first exactly once. Global batch `b` holds windows
 `[b*B, (b+1)*B)`; process `p` of `P` gets rows `[p*B/P, (p+1)*B/P)`. Rows past the last window and
 positions past the end of the split are zero tokens with `mask == False`; every process yields the
-same number of batches (as collective evaluation steps on several hosts need).
+same number of batches (as collective evaluation steps on several hosts need). A split shorter than
+one window still gives one (partial) window.
 """
 
 from __future__ import annotations

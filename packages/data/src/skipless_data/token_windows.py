@@ -31,7 +31,11 @@ class TokenWindows:
         if seq_len < 1:
             raise ValueError(f"seq_len={seq_len} must be positive.")
         self.num_tokens = int(info.num_tokens[split]) if split in info.num_tokens else 0
-        if self.num_tokens < seq_len + 1:
+        if partial_last and self.num_tokens < 2:
+            raise ValueError(
+                f"{split} split has {self.num_tokens} tokens; evaluation needs at least 2."
+            )
+        if not partial_last and self.num_tokens < seq_len + 1:
             raise ValueError(
                 f"{split} split has {self.num_tokens} tokens, shorter than one window of "
                 f"seq_len+1={seq_len + 1}; use more data or a smaller seq_len."
