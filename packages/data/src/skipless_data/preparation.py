@@ -73,15 +73,17 @@ def _embedded_streams(
 
 
 def _batched(stream: TextStream, progress: tqdm) -> Iterator[list[str]]:
-    batch, chars = [], 0
+    batch, chars, advanced = [], 0, 0
     for text, advance in stream.pieces():
-        progress.update(advance)
+        advanced += advance
         if text:
             batch.append(text)
             chars += len(text)
         if chars >= _ENCODE_BATCH_CHARS:
+            progress.update(advanced)
             yield batch
-            batch, chars = [], 0
+            batch, chars, advanced = [], 0, 0
+    progress.update(advanced)
     if batch:
         yield batch
 
