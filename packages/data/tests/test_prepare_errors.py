@@ -76,3 +76,18 @@ def test_failed_rebuild_keeps_previous_dataset_and_leaves_no_partial_files(tmp_p
     assert load_dataset_info(out) == good
     expected = ["metadata.json", *good.shards["train"], *good.shards["eval"]]
     assert sorted(os.listdir(out)) == sorted(expected)
+
+
+def test_loading_a_folder_that_is_not_a_prepared_dataset(tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        load_dataset_info(tmp_path)
+    assert "not a prepared dataset" in _one_line(error)
+
+
+def test_metadata_with_unknown_fields_is_rejected(tmp_path, text_file):
+    from skipless_data import DatasetInfo
+
+    info = prepare_dataset(str(text_file), "byte", tmp_path / "out", **QUIET)
+    text = info.to_json().replace('"chunk_tokens"', '"surprise": 1, "chunk_tokens"')
+    with pytest.raises(ValueError, match="unknown fields"):
+        DatasetInfo.from_json(text)
