@@ -43,9 +43,11 @@ def _mesh_for_launch(flags: argparse.Namespace) -> tuple[int, int]:
 
 
 def _request_host_devices(count: int) -> None:
+    """Sets the host device count in `XLA_FLAGS` (replacing an inherited one) when the mesh needs it."""
     flags = os.environ.get("XLA_FLAGS", "")
-    if count > 1 and _HOST_DEVICES not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {_HOST_DEVICES}={count}".strip()
+    if count > 1 or _HOST_DEVICES in flags:
+        kept = re.sub(rf"{_HOST_DEVICES}=\S*", "", flags)
+        os.environ["XLA_FLAGS"] = f"{kept} {_HOST_DEVICES}={count}".strip()
 
 
 def main(argv: list[str] | None = None) -> int:

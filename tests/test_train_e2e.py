@@ -1,0 +1,194 @@
+"""End-to-end runs of `python -m train.main` on tiny models (each run is a subprocess).
+
+Oracles: a straight run versus a stopped-and-resumed one (bitwise losses), a 1x1 mesh versus a 4x8
+mesh (float tolerance), the initial loss of a uniform predictor, ln(vocab).
+"""
+
+import math
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+WIKITEXT = REPO.parent / "shared" / "data" / "wikitext-2"
+TINY = ["--depth", "4", "--width", "32", "--heads", "8", "--mlp-width", "64", "--seq-len", "32",
+        "--batch-size", "8", "--log-every", "1", "--eval-batches", "2", "--diagnostics-every", "0", "--progress", "false"]
+# A constant learning rate makes a run's first k steps independent of --steps.
+CONSTANT_LR = ["--schedule", "constant", "--warmup", "0", "--lr", "2e-3"]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """Tokenised data and compiled programs shared by every run of this module."""
+    root = tmp_path_factory.mktemp("train_e2e_shared")
+    return {"data": root / "data", "jax_cache": root / "jax-cache"}
+
+
+def _env(shared) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(shared["jax_cache"]),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    return env
+
+
+def _command(shared, out, *flags) -> list[str]:
+    return [sys.executable, "-m", "train.main", *TINY, "--data-dir", str(shared["data"]), "--out", str(out), *flags]
+
+
+def train(shared, out, *flags, timeout=180) -> subprocess.CompletedProcess:
+    result = subprocess.run(_command(shared, out, *flags), env=_env(shared), cwd=REPO,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def losses(out) -> dict[int, float]:
+    import json
+
+    records = [json.loads(line) for line in (pathlib.Path(out) / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in records if "loss" in r}
+
+
+def eval_losses(out) -> list[float]:
+    import json
+
+    records = [json.loads(line) for line in (pathlib.Path(out) / "metrics.jsonl").read_text().splitlines()]
+    return [r["eval_loss"] for r in records if "eval_loss" in r]
+
+
+def checkpoint_steps(out) -> list[int]:
+    folder = pathlib.Path(out) / "checkpoints"
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.exists() else []
+
+
+def test_loss_decreases_on_embedded_corpus(shared, tmp_path):
+    train(shared, tmp_path / "run", "--steps", "40", "--warmup", "4", "--lr", "3e-3", "--eval-every", "20")
+    curve = losses(tmp_path / "run")
+    assert sorted(curve) == list(range(1, 41))
+    # Byte vocabulary: a uniform predictor scores ln 256; training must beat it and the start clearly.
+    assert np.mean([curve[s] for s in range(36, 41)]) < min(curve[1], math.log(256)) - 1.0
+    first_eval, last_eval = eval_losses(tmp_path / "run")
+    assert last_eval < first_eval < math.log(256)
+
+
+@pytest.mark.skipif(not (WIKITEXT / "valid.txt").is_file(), reason=f"WikiText-2 not found at {WIKITEXT}")
+def test_loss_decreases_on_wikitext2(shared, tmp_path):
+    train(shared, tmp_path / "run", "--data", str(WIKITEXT / "valid.txt"), "--eval-data", str(WIKITEXT / "test.txt"),
+          "--tokenizer", "byte", "--steps", "40", "--warmup", "4", "--lr", "3e-3", "--eval-every", "40")
+    curve = losses(tmp_path / "run")
+    assert np.mean([curve[s] for s in range(36, 41)]) < curve[1] - 1.0
+    assert eval_losses(tmp_path / "run")[-1] < math.log(256) - 1.0
+
+
+def test_mesh_4x8_matches_1x1(shared, tmp_path):
+    flags = ["--steps", "6", "--warmup", "2", "--eval-every", "6"]
+    train(shared, tmp_path / "m1", "--mesh", "1x1", *flags)
+    result = train(shared, tmp_path / "m32", "--mesh", "4x8", *flags)
+    assert '"mesh": "4x8"' in result.stdout
+    single, sharded = losses(tmp_path / "m1"), losses(tmp_path / "m32")
+    assert sorted(single) == sorted(sharded) == list(range(1, 7))
+    np.testing.assert_allclose([sharded[s] for s in range(1, 7)], [single[s] for s in range(1, 7)], rtol=2e-5)
+    np.testing.assert_allclose(eval_losses(tmp_path / "m32"), eval_losses(tmp_path / "m1"), rtol=2e-5)
+
+
+@pytest.fixture(scope="module")
+def straight_run(shared, tmp_path_factory):
+    out = tmp_path_factory.mktemp("straight") / "run"
+    train(shared, out, "--steps", "8", "--warmup", "2", "--checkpoint-every", "2", "--eval-every", "0")
+    return losses(out)
+
+
+def test_stop_and_resume_equals_straight_run(shared, tmp_path, straight_run):
+    out = tmp_path / "run"
+    train(shared, out, "--steps", "8", "--warmup", "2", "--checkpoint-every", "0", "--eval-every", "0", "--stop-after", "3")
+    assert checkpoint_steps(out) == [3]
+    result = train(shared, out, "--resume")
+    assert "resumed from step 3" in result.stdout
+    resumed = losses(out)
+    assert sorted(resumed) == list(range(1, 9))
+    assert resumed == straight_run  # bitwise: same mesh, same programs, same data order
+
+
+def test_corrupt_newest_checkpoint_falls_back(shared, tmp_path, straight_run):
+    out = tmp_path / "run"
+    train(shared, out, "--steps", "8", "--warmup", "2", "--checkpoint-every", "2", "--eval-every", "0", "--stop-after", "6")
+    assert checkpoint_steps(out) == [2, 4, 6]
+    for path in (out / "checkpoints" / "6" / "arrays").rglob("*"):
+        if path.is_file() and path.parent.name == "d":
+            path.write_bytes(b"corrupt")
+    result = train(shared, out, "--resume")
+    assert "CheckpointFallbackWarning" in result.stderr and "step 6" in result.stderr
+    assert "resumed from step 4" in result.stdout
+    assert losses(out) == straight_run
+    assert checkpoint_steps(out)[-1] == 8
+
+
+def _wait_for(predicate, process, timeout=120.0) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        if process.poll() is not None:
+            raise AssertionError(f"run exited early: {process.stderr.read()[-3000:]}")
+        if time.time() > deadline:
+            process.kill()
+            raise AssertionError("timed out waiting for the run")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_interrupted_run_resumes_like_a_straight_run(shared, tmp_path, how):
+    out = tmp_path / "run"
+    every = "0" if how == "sigterm" else "3"
+    process = subprocess.Popen(
+        _command(shared, out, *CONSTANT_LR, "--steps", "100000", "--checkpoint-every", every, "--eval-every", "0"),
+        env=_env(shared), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        if how == "sigterm":
+            _wait_for(lambda: (out / "metrics.jsonl").exists() and len(losses(out)) >= 3, process)
+            process.send_signal(signal.SIGTERM)
+        else:
+            _wait_for(lambda: len(checkpoint_steps(out)) >= 2, process)
+            process.kill()
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    if how == "sigterm":
+        assert process.returncode == 0, stderr[-3000:]
+        assert "stopped by SIGTERM" in stdout
+        # The checkpoint holds the step the signal interrupted: nothing trained is lost.
+        assert checkpoint_steps(out)[-1] == max(losses(out))
+    else:
+        assert process.returncode == -signal.SIGKILL
+    resume_from = checkpoint_steps(out)[-1]
+    assert resume_from % 3 == 0 or how == "sigterm"
+    target = resume_from + 2
+    result = train(shared, out, "--resume", "--steps", str(target))
+    assert f"resumed from step {resume_from}" in result.stdout
+    train(shared, tmp_path / "straight", *CONSTANT_LR, "--steps", str(target), "--checkpoint-every", "0", "--eval-every", "0")
+    straight = losses(tmp_path / "straight")
+    # metrics.jsonl appends: the resumed steps come last and must equal the straight run's.
+    resumed = losses(out)
+    for step in range(1, target + 1):
+        assert resumed[step] == straight[step], step
+
+
+def test_non_finite_loss_stops_with_clear_error(shared, tmp_path):
+    out = tmp_path / "run"
+    result = subprocess.run(
+        _command(shared, out, "--steps", "50", "--warmup", "0", "--lr", "1e12", "--grad-clip", "0",
+                 "--checkpoint-every", "1", "--eval-every", "0"),
+        env=_env(shared), cwd=REPO, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 3, result.stderr[-3000:]
+    message = [line for line in result.stderr.splitlines() if line.startswith("error: non-finite")]
+    assert len(message) == 1, result.stderr[-3000:]
+    bad_step = int(message[0].split(" at step ")[1].split(";")[0])
+    assert all(math.isfinite(v) for s, v in losses(out).items() if s < bad_step)
+    assert checkpoint_steps(out) and checkpoint_steps(out)[-1] == bad_step - 1
