@@ -40,7 +40,8 @@ class ModelConfig:
       "sigprop" (W_Q = 0, orthogonal W_V/W_O, scaled-orthogonal MLP, zero biases) or "auto": "gpt2" for
       blocks with skips, "fan_in" for skipless standard attention, "sigprop" for the three methods.
     - `tat_eta`, `gamma_final`, `rho_final`: TAT η = C_f(0), E-SPA γ_L, U-SPA ρ_L. `None` takes sigprop's
-      defaults (chosen so the predicted final-layer mean cosine stays ≈ 0.6–0.85).
+      defaults (chosen so the predicted final-layer mean cosine stays ≈ 0.6–0.85); the default η is
+      capped at 90% of ReLU's C_f(0) for nets too shallow to reach it (η must be below that).
     - `kernel_budget`: "attention" (SPA targets as specified, MLP C-maps on top) or "joint" (attention
       targets chosen so attention followed by the MLP C-map reaches the intended kernel path).
     - `position`: "none", "rope" (on Q, K only, neutral at init) or "learned" (additive embedding).
@@ -102,8 +103,13 @@ class ModelConfig:
         """η, γ_L, ρ_L with `None` replaced by sigprop's defaults."""
         import sigprop
 
+        eta = self.tat_eta
+        if eta is None:
+            # sigprop's default, capped for shallow nets at 90% of what ReLU (α = 0) reaches at this depth
+            relu_reach = float(sigprop.composed_cmap(0.0, 0.0, self.depth))
+            eta = min(sigprop.DEFAULT_ETA, 0.9 * relu_reach)
         return dict(
-            tat_eta=float(sigprop.DEFAULT_ETA if self.tat_eta is None else self.tat_eta),
+            tat_eta=float(eta),
             gamma_final=float(sigprop.DEFAULT_GAMMA_FINAL if self.gamma_final is None else self.gamma_final),
             rho_final=float(sigprop.DEFAULT_RHO_FINAL if self.rho_final is None else self.rho_final),
         )
