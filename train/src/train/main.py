@@ -64,13 +64,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
     from .cli import build_parser, config_from_args  # imports JAX
+    from .loop import NonFiniteLoss, run
 
     parser = build_parser()
     args = vars(parser.parse_args(argv))
     try:
         config, launch = config_from_args(args)
-        from .loop import NonFiniteLoss, run
-
         result = run(config, resume=bool(launch.get("resume")), stop_after=launch.get("stop_after"),
                      progress_bar=launch.get("progress"))
     except NonFiniteLoss as error:
@@ -79,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
-    return 0 if result is not None else 1
+    del result
+    return 0
 
 
 def _one_line(error: Exception) -> str:

@@ -1,0 +1,70 @@
+"""Every bad flag of `python -m train.main` gives a one-line error naming the problem and the fix."""
+
+import jax
+import pytest
+
+from train.main import main
+
+
+@pytest.fixture(autouse=True)
+def _keep_xla_flags(monkeypatch):
+    # main() sets XLA_FLAGS for the mesh it is given. Start JAX's backend first so that cannot change
+    # this process's devices, and keep the variable out of later tests' subprocesses.
+    jax.devices()
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+
+
+def _error_line(argv, capsys) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2, err[-2000:]
+    assert len(lines) == 1, err[-2000:]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--mesh", "4by8"], "is not of the form DxM"),
+        (["--mesh", "5x1", "--batch-size", "10"], "needs 5 devices but"),
+        (["--mesh", "1x3"], "heads=4 is not divisible by the 'model' mesh axis (3)"),
+        (["--mesh", "4x1", "--batch-size", "6"], "--batch-size=6 is not divisible by the mesh's data axis (4)"),
+        (["--attention", "sparse"], "ModelConfig.attention='sparse' is not valid"),
+        (["--lr", "-1"], "--lr=-1.0 must be a positive number"),
+        (["--optimizer", "lion"], "--optimizer='lion' is not supported"),
+        (["--schedule", "step"], "--schedule='step' is not supported"),
+        (["--lr-mult", "buffer=2"], "unknown or frozen parameter group"),
+        (["--steps", "0"], "--steps=0 must be a positive integer"),
+        (["--warmup", "500", "--steps", "100"], "--warmup=500 exceeds --steps=100"),
+        (["--preset", "gpt5"], "unknown model preset 'gpt5'"),
+        (["--coordinator", "localhost:1234"], "multi-host needs all of --coordinator"),
+    ],
+)
+def test_bad_flag_is_a_one_line_error(flags, expected, tmp_path, capsys):
+    line = _error_line(["--out", str(tmp_path / "run"), *flags], capsys)
+    assert expected in line
+
+
+def test_non_empty_out_without_resume_refuses(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("keep me")
+    line = _error_line(["--out", str(tmp_path / "run")], capsys)
+    assert "is not empty; pass --resume" in line and "--out" in line
+    assert (tmp_path / "run" / "notes.txt").read_text() == "keep me"
+
+
+def test_resume_needs_an_existing_run(tmp_path, capsys):
+    assert "--resume needs --out" in _error_line(["--resume"], capsys)
+    (tmp_path / "empty").mkdir()
+    assert "config.json not found" in _error_line(["--resume", "--out", str(tmp_path / "empty")], capsys)
+    assert "--preset cannot change on --resume" in _error_line(
+        ["--resume", "--out", str(tmp_path / "empty"), "--preset", "cpu-tiny"], capsys
+    )
+
+
+def test_unparsable_value_is_an_argparse_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--steps", "many", "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert "invalid int value: 'many'" in capsys.readouterr().err
