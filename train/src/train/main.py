@@ -70,15 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     args = vars(parser.parse_args(argv))
     try:
         config, launch = config_from_args(args)
-        result = run(config, resume=bool(launch.get("resume")), stop_after=launch.get("stop_after"),
-                     progress_bar=launch.get("progress"))
+        run(config, resume=bool(launch.get("resume")), stop_after=launch.get("stop_after"),
+            progress_bar=launch.get("progress"))
     except NonFiniteLoss as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
-    del result
     return 0
 
 
