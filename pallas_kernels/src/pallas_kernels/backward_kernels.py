@@ -120,7 +120,16 @@ def dbias_kernel(cfg: FlashConfig, num_batch: int, num_heads: int, q_ref, k_ref,
         )
         return acc + ds
 
-    visible = (k_start <= q_start + bq - 1) if cfg.causal else True
-    trips = jnp.where(visible, count, 0)
-    acc = lax.fori_loop(0, trips, body, jnp.zeros((bq, bk), jnp.float32))
-    dbias_ref[...] = acc.astype(dbias_ref.dtype)
+    def store():
+        acc = lax.fori_loop(0, count, body, jnp.zeros((bq, bk), jnp.float32))
+        dbias_ref[...] = acc.astype(dbias_ref.dtype)
+
+    if not cfg.causal:
+        store()
+        return
+    visible = k_start <= q_start + bq - 1
+    pl.when(visible)(store)
+
+    @pl.when(jnp.logical_not(visible))
+    def _():
+        dbias_ref[...] = jnp.zeros((bq, bk), dbias_ref.dtype)

@@ -26,6 +26,8 @@ class FlashConfig:
     - `backend`: "gpu" (Triton-style, layout `[B, T, H, D]`) or "tpu" (Mosaic, layout `[B, H, T, D]`).
     - `interpret`: run the kernels in the backend's interpret mode (CPU testing).
     - `num_warps`, `num_stages`: Triton launch parameters (GPU only).
+    - `backward_block_q`, `backward_block_k`: tiles of the backward kernels (0 = the forward tiles); they
+      hold more operands per tile (q, k, v, dO and a bias tile), so large head dims need smaller ones.
     """
 
     block_q: int
@@ -44,6 +46,8 @@ class FlashConfig:
     interpret: bool = False
     num_warps: int = 4
     num_stages: int = 2
+    backward_block_q: int = 0
+    backward_block_k: int = 0
 
     def __post_init__(self):
         if self.bias_mode not in BIAS_MODES:
@@ -54,6 +58,16 @@ class FlashConfig:
             raise ValueError(
                 f"padded seq_len {self.seq_len} must be a multiple of block_q={self.block_q} and block_k={self.block_k}"
             )
+
+    def for_backward(self) -> "FlashConfig":
+        """The same call with the backward tiles as its tiles."""
+        return dataclasses.replace(
+            self,
+            block_q=self.backward_block_q or self.block_q,
+            block_k=self.backward_block_k or self.block_k,
+            backward_block_q=0,
+            backward_block_k=0,
+        )
 
     @property
     def num_q_blocks(self) -> int:

@@ -7,10 +7,12 @@ coefficient vector. `pallas_kernels.fused.fused_attention` does that preparation
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 from jax.experimental import pallas as pl
 
 from pallas_kernels import specs
@@ -121,9 +123,22 @@ def flash_attention_core(cfg: FlashConfig, q, k, v, bias, row_scale, espa):
     return _forward(cfg, q, k, v, bias, row_scale, espa)[0]
 
 
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class _Needs:
+    """Which optional cotangents the caller differentiates (a static leaf of the residuals)."""
+
+    bias: bool
+    row_scale: bool
+
+
 def _core_fwd(cfg, q, k, v, bias, row_scale, espa):
+    # symbolic_zeros: every argument arrives as CustomVJPPrimal(value, perturbed); the bias gradient
+    # kernel (a full extra pass) only runs when the bias is actually differentiated.
+    needs = _Needs(bias=getattr(bias, "perturbed", False), row_scale=getattr(row_scale, "perturbed", False))
+    q, k, v, bias, row_scale, espa = (getattr(x, "value", x) for x in (q, k, v, bias, row_scale, espa))
     o, lse = _forward(cfg, q, k, v, bias, row_scale, espa)
-    return o, (q, k, v, bias, row_scale, espa, o, lse)
+    return o, (needs, q, k, v, bias, row_scale, espa, o, lse)
 
 
 def _row_scale_bht(cfg: FlashConfig, row_scale, espa, b: int, h: int):
@@ -136,7 +151,10 @@ def _row_scale_bht(cfg: FlashConfig, row_scale, espa, b: int, h: int):
 
 
 def _core_bwd(cfg, residuals, do):
-    q, k, v, bias, row_scale, espa, o, lse = residuals
+    needs, q, k, v, bias, row_scale, espa, o, lse = residuals
+    cfg = cfg.for_backward()
+    if isinstance(do, SymbolicZero):
+        do = jnp.zeros(o.shape, o.dtype)
     b, h, _ = _dims(cfg, q)
     spec = "bthd->bht" if cfg.backend == "gpu" else "bhtd->bht"
     delta_bht = jnp.einsum(spec, do.astype(jnp.float32) * o.astype(jnp.float32))  # δ = dO · O
@@ -151,10 +169,10 @@ def _core_bwd(cfg, residuals, do):
     dq = _dq(cfg, q, k, v, bias, espa, do_tilde, lse, delta)
     dk, dv = _dkv(cfg, q, k, v, bias, espa, do_tilde, lse, delta)
     dbias = None
-    if cfg.bias_mode == "array":
+    if cfg.bias_mode == "array" and needs.bias:
         dbias = _dbias(cfg, q, k, v, bias, do_tilde, lse, delta).astype(bias.dtype)
     drow_scale = None
-    if cfg.has_row_scale:
+    if cfg.has_row_scale and needs.row_scale:
         # d(loss)/d(scale_i) = dO_i · Õ_i = δ_i / scale_i (a row scale of exactly 0 gets gradient 0).
         safe = jnp.where(scale_full == 0, 1.0, scale_full)
         per_row_grad = jnp.where(scale_full == 0, 0.0, delta_bht / safe)
@@ -169,4 +187,4 @@ def _reduce_to(x, shape):
     return jnp.sum(x, axis=axes, keepdims=True)
 
 
-flash_attention_core.defvjp(_core_fwd, _core_bwd)
+flash_attention_core.defvjp(_core_fwd, _core_bwd, symbolic_zeros=True)

@@ -77,6 +77,8 @@ def fused_attention(
     block_k: int | None = None,
     num_warps: int | None = None,
     num_stages: int = 2,
+    backward_block_q: int | None = None,
+    backward_block_k: int | None = None,
 ) -> Float[Array, "B T H D"]:
     """Flash-style attention `diag(scale) · softmax(q kᵀ · sm_scale + bias + mask) · v` in Pallas.
 
@@ -89,6 +91,8 @@ def fused_attention(
     - `sm_scale`: logit scale, default `1/sqrt(D)`; `causal`: mask future keys.
     - `backend`: "gpu" (Triton-style) or "tpu" (Mosaic); `interpret`: run in that backend's interpret mode.
     - `block_q`, `block_k`: tile sizes (powers of two); `num_warps`, `num_stages`: Triton launch settings.
+    - `backward_block_q`, `backward_block_k`: backward tiles; default the forward ones, 64 on GPU for
+      head dims above 64 (the backward kernels' tiles must fit the GPU's shared memory).
 
     **Returns:** `[B, T, H, D]` in the dtype of `q`.
     """
@@ -103,7 +107,12 @@ def fused_attention(
     if sm_scale is None:
         sm_scale = 1.0 / head_dim**0.5
     bq, bk = choose_block(seq_len, block_q), choose_block(seq_len, block_k)
-    padded = -(-seq_len // max(bq, bk)) * max(bq, bk)
+    padded_dim = max(MIN_BLOCK, _next_power_of_two(head_dim)) if backend == "gpu" else head_dim
+    small = 64 if backend == "gpu" and padded_dim > 64 else None
+    bwd_bq = choose_block(seq_len, backward_block_q or small or bq)
+    bwd_bk = choose_block(seq_len, backward_block_k or small or bk)
+    largest = max(bq, bk, bwd_bq, bwd_bk)
+    padded = -(-seq_len // largest) * largest
 
     bias_mode, bb, hb = "none", 1, 1
     if bias is not None:
@@ -118,7 +127,6 @@ def fused_attention(
 
     # Zero feature columns leave q·k unchanged and give zero outputs, so any head_dim maps onto a
     # power of two that Triton tiles accept.
-    padded_dim = max(MIN_BLOCK, _next_power_of_two(head_dim)) if backend == "gpu" else head_dim
     pad = ((0, 0), (0, padded - seq_len), (0, 0), (0, padded_dim - head_dim))
     q, k, v = (jnp.pad(x, pad) for x in (q, k, v))
     if backend == "tpu":
@@ -143,6 +151,8 @@ def fused_attention(
         interpret=interpret,
         num_warps=num_warps if num_warps is not None else (4 if padded_dim <= 64 else 8),
         num_stages=num_stages,
+        backward_block_q=bwd_bq,
+        backward_block_k=bwd_bk,
     )
     out = flash_attention_core(cfg, q, k, v, bias, row_scale, espa_coeffs)
     if backend == "tpu":

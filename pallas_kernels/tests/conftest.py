@@ -1,0 +1,91 @@
+"""Shared oracle comparison: run a kernel and the XLA reference on the same inputs, forward and backward."""
+
+from __future__ import annotations
+
+import sys
+
+# pytest's importlib mode registers the folder `pallas_kernels/` (which holds these tests) as a namespace
+# package of the same name; drop it so the installed package is imported.
+if getattr(sys.modules.get("pallas_kernels"), "__file__", "") is None:
+    del sys.modules["pallas_kernels"]
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from pallas_kernels import attention_reference, espa_coefficients, espa_log_bias, espa_row_scale, fused_attention  # noqa: E402
+
+GAMMAS = (0.35, 0.12)  # (γ_{l−1}, γ_l) of a mid-depth E-SPA layer
+
+
+def value_and_grads(fn, args, cotangent):
+    """`fn(*args)` and the gradients of `<fn(*args), cotangent>` w.r.t. every arg, in one compiled call."""
+
+    def run(*a):
+        out, pullback = jax.vjp(fn, *a)
+        return out, pullback(cotangent.astype(out.dtype))
+
+    return jax.jit(run)(*args)
+
+
+def random_problem(seed: int, batch: int, seq_len: int, heads: int, head_dim: int, source: str, dtype=jnp.float32,
+                   bias_shape: str = "HTT"):
+    """Inputs for one comparison. **Returns:** (kernel_fn_kwargs_builder, reference builder, args, cotangent)."""
+    keys = jax.random.split(jax.random.key(seed), 6)
+    q, k, v = (jax.random.normal(keys[i], (batch, seq_len, heads, head_dim), jnp.float32).astype(dtype) for i in range(3))
+    cotangent = jax.random.normal(keys[3], (batch, seq_len, heads, head_dim), jnp.float32)
+    args = [q, k, v]
+    if source == "array":
+        shape = {"TT": (seq_len, seq_len), "HTT": (heads, seq_len, seq_len), "BHTT": (batch, heads, seq_len, seq_len),
+                 "B1TT": (batch, 1, seq_len, seq_len)}[bias_shape]
+        args.append(jax.random.normal(keys[4], shape, jnp.float32))
+        args.append(0.5 + jax.random.uniform(keys[5], (heads, seq_len), jnp.float32))
+    return args, cotangent
+
+
+def kernel_fn(source: str, **kernel_kwargs):
+    """The fused kernel as a function of the problem's args."""
+    if source == "array":
+        return lambda q, k, v, bias, scale: fused_attention(q, k, v, bias=bias, row_scale=scale, **kernel_kwargs)
+    if source == "espa":
+        coeffs = espa_coefficients(*GAMMAS)
+        return lambda q, k, v: fused_attention(q, k, v, espa_coeffs=coeffs, **kernel_kwargs)
+    return lambda q, k, v: fused_attention(q, k, v, **kernel_kwargs)
+
+
+def reference_fn(source: str, seq_len: int, causal: bool = True):
+    """The XLA reference as a function of the problem's args (computed in float32)."""
+    up = lambda xs: [x.astype(jnp.float32) for x in xs]  # noqa: E731
+    if source == "array":
+        return lambda q, k, v, bias, scale: attention_reference(*up([q, k, v]), bias=bias, row_scale=scale, causal=causal)
+    if source == "espa":
+        bias, scale = espa_log_bias(seq_len, *GAMMAS), espa_row_scale(seq_len, *GAMMAS)
+        return lambda q, k, v: attention_reference(*up([q, k, v]), bias=bias, row_scale=scale, causal=causal)
+    return lambda q, k, v: attention_reference(*up([q, k, v]), causal=causal)
+
+
+def assert_matches_reference(source: str, args, cotangent, *, atol: float, causal: bool = True, **kernel_kwargs):
+    """Forward output and every gradient of the kernel equal the reference's within `atol` (and `atol` relative)."""
+    seq_len = args[0].shape[1]
+    out, grads = value_and_grads(kernel_fn(source, causal=causal, **kernel_kwargs), args, cotangent)
+    ref_args = [a.astype(jnp.float32) for a in args]
+    with jax.default_matmul_precision("highest"):  # XLA on GPU would otherwise use TF32 for float32 matmuls
+        ref_out, ref_grads = value_and_grads(reference_fn(source, seq_len, causal), ref_args, cotangent)
+    names = ["out", "dq", "dk", "dv", "dbias", "drow_scale"]
+    for name, got, want in zip(names, [out, *grads], [ref_out, *ref_grads]):
+        assert got.shape == want.shape, f"{name}: shape {got.shape} != {want.shape}"
+        got = np.asarray(got, np.float32)
+        want = np.asarray(want, np.float32)
+        assert np.all(np.isfinite(got)), f"{name}: non-finite values"
+        np.testing.assert_allclose(got, want, atol=atol, rtol=atol, err_msg=name)
+
+
+@pytest.fixture
+def check():
+    return assert_matches_reference
+
+
+@pytest.fixture
+def problem():
+    return random_problem
