@@ -1,0 +1,104 @@
+"""Collecting a suite's runs into one JSON-able results record.
+
+Reads each run folder (`config.json`, `metrics.jsonl`, `suite_status.json`), computes its measures,
+picks each method's best learning rate (lowest final eval loss among its finished, non-diverged
+seed-0 sweep runs) and compares every run with the Pre-LN baseline at its best learning rate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+from typing import Any
+
+from .measures import curves, run_measures, versus_baseline
+from .suite_runs import read_status
+from .suites import BASELINE, METHODS, Suite
+
+
+def _records(run_dir: pathlib.Path) -> list[dict[str, Any]]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_record(suite: Suite, out: pathlib.Path, name: str) -> dict[str, Any]:
+    """One run's state and measures.
+
+    **Returns:** `name`, `method`, `role`, `label`, `seed`, `state` ("complete" | "diverged" |
+    "partial" | "pending"), `lr` (`None` until the run started), `vocab_size`, `measures` (or
+    `None` while pending), `train_curve`, `eval_curve` (`[(step, loss)]`).
+    """
+    spec = suite.run(name)
+    run_dir = out / "runs" / name
+    status = read_status(run_dir)
+    config_path = run_dir / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else None
+    records = _records(run_dir)
+    state = status["state"] if status else ("partial" if config else "pending")
+    record: dict[str, Any] = dict(name=name, method=spec.method, role=spec.role, label=spec.label or name,
+                                  seed=spec.seed, state=state, lr=config["lr"] if config else None,
+                                  vocab_size=config["model"]["vocab_size"] if config else None, measures=None)
+    split = curves(records)
+    record.update(train_curve=split["train"], eval_curve=split["eval"])
+    if config and records:
+        record["measures"] = run_measures(records, config["steps"], config["model"]["vocab_size"],
+                                          diverged=state == "diverged")
+    return record
+
+
+def _usable(record: dict[str, Any]) -> bool:
+    measures = record["measures"]
+    return record["state"] == "complete" and measures is not None and not measures["diverged"]
+
+
+def best_lr(suite: Suite, out: pathlib.Path, method: str) -> float | None:
+    """The best LR of `method`'s seed-0 sweep, or `None` while any of those runs is unfinished.
+
+    Ranking: final eval loss (final train loss when the run has no eval); diverged runs rank last.
+    If every sweep run diverged, the smallest LR is returned.
+    """
+    sweep = [run_record(suite, out, r.name) for r in suite.runs if r.role == "sweep" and r.method == method]
+    if not sweep or any(r["state"] not in ("complete", "diverged") for r in sweep):
+        return None
+    usable = [r for r in sweep if _usable(r)]
+    if not usable:
+        return min(r["lr"] for r in sweep)
+
+    def score(r):
+        m = r["measures"]
+        value = m["final_eval_loss"] if math.isfinite(m["final_eval_loss"]) else m["final_train_loss"]
+        return value if math.isfinite(value) else math.inf
+
+    return min(usable, key=score)["lr"]
+
+
+def collect(suite: Suite, out: pathlib.Path, *, baselines: dict[str, Any] | None = None,
+            init: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """The suite's results record (what `results.json` holds).
+
+    **Arguments:** `suite`, `out` (suite folder), `baselines` (count-model reference lines), `init`
+    (init signal-prop summary per run name).
+
+    **Returns:** `suite`, `baselines`, `runs` (run records with `init` and `vs_baseline` added),
+    `best_lr` per method, `headline` (per method: the best-LR runs of every seed).
+    """
+    runs = [run_record(suite, out, r.name) for r in suite.runs]
+    best = {m: best_lr(suite, out, m) for m in METHODS if any(r.method == m for r in suite.runs)}
+    reference = {}
+    for r in runs:
+        if r["method"] == BASELINE and r["lr"] == best.get(BASELINE) and r["role"] in ("sweep", "seed") and _usable(r):
+            reference[r["seed"]] = r["train_curve"]
+    for r in runs:
+        r["init"] = (init or {}).get(r["name"])
+        baseline = reference.get(r["seed"], reference.get(0))
+        r["vs_baseline"] = versus_baseline(r["train_curve"], baseline) if (baseline and r["measures"]) else None
+    headline = {}
+    for method, lr in best.items():
+        chosen = [r for r in runs if r["method"] == method and r["role"] in ("sweep", "seed")
+                  and lr is not None and r["lr"] == lr and r["measures"] is not None]
+        headline[method] = [r["name"] for r in sorted(chosen, key=lambda r: r["seed"])]
+    return dict(suite=suite.name, description=suite.description, baselines=baselines, runs=runs,
+                best_lr=best, headline=headline)

@@ -1,0 +1,110 @@
+"""`results.md`: the suite's results record as Markdown tables."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .measures import FRACTIONS
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _mean_spread(values: Sequence[float]) -> str:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return "–"
+    if len(finite) == 1:
+        return f"{finite[0]:.3f}"
+    return f"{np.mean(finite):.3f} ± {(max(finite) - min(finite)) / 2:.3f}"
+
+
+def _steps(vs: dict[str, Any] | None, total: int | None) -> str:
+    if not vs:
+        return "–"
+    reached = vs["steps_to_baseline_final"]
+    return f"{reached}" if reached is not None else f"> {total}" if total else "not reached"
+
+
+def _multiplier(vs: dict[str, Any] | None) -> str:
+    if not vs or vs["iteration_multiplier"] is None:
+        return "–"
+    return f"{vs['iteration_multiplier']:.2f}× (at {vs['matched_baseline_step']})"
+
+
+def _init(record: dict[str, Any]) -> tuple[str, str]:
+    init = record.get("init") or {}
+    cosine = f"{_num(init.get('final_cosine'))} / {_num(init.get('predicted_final_cosine'))}" if init else "–"
+    return cosine, _num(init.get("max_kernel_error"), 2) if init else "–"
+
+
+def _below(value: float | None, line: float | None) -> str:
+    if value is None or line is None or not math.isfinite(value):
+        return "–"
+    return "yes" if value < line else "no"
+
+
+def results_markdown(results: dict[str, Any]) -> str:
+    """Renders `evals.results.collect(...)` (plus optional `command`, `machine`, `date` keys).
+
+    **Returns:** Markdown text: reference lines, the headline table (one row per method at its best
+    LR, mean ± half-range over seeds), the LR sweep, and the ablations.
+    """
+    runs = {r["name"]: r for r in results["runs"]}
+    base = results.get("baselines") or {}
+    unigram, bigram = base.get("unigram"), base.get("bigram")
+    lines = [f"# Suite `{results['suite']}`", "", results.get("description", ""), ""]
+    for key in ("command", "machine", "date"):
+        if results.get(key):
+            lines.append(f"- {key}: `{results[key]}`")
+    lines += ["- losses are nats per token on the evaluation text; train losses are smoothed (trailing 5%).",
+              f"- reference lines (count models fitted on the training text): unigram **{_num(unigram)}**, "
+              f"bigram **{_num(bigram)}**.", ""]
+    fractions = " | ".join(f"eval @{int(f * 100)}%" for f in FRACTIONS[:-1])
+    lines += ["## Headline: each method at its best learning rate (swept at the final horizon)", "",
+              f"| method | best lr | seeds | final train | final eval | {fractions} | below bigram | "
+              "steps to Pre-LN final | × steps to match Pre-LN | diverged | init cosine (measured / theory) | "
+              "init max kernel error |",
+              "|" + "---|" * (11 + len(FRACTIONS) - 1)]
+    for method, names in results["headline"].items():
+        chosen = [runs[n] for n in names]
+        if not chosen:
+            lines.append(f"| {method} | pending |" + " |" * (9 + len(FRACTIONS) - 1))
+            continue
+        m = [r["measures"] for r in chosen]
+        first = chosen[0]
+        at = " | ".join(_mean_spread([x["eval_at"][str(f)] for x in m]) for f in FRACTIONS[:-1])
+        cosine, error = _init(first)
+        final_eval = _mean_spread([x["final_eval_loss"] for x in m])
+        lines.append(
+            f"| {method} | {first['lr']:g} | {len(chosen)} | {_mean_spread([x['final_train_loss'] for x in m])} | "
+            f"{final_eval} | {at} | {_below(first['measures']['final_eval_loss'], bigram)} | "
+            f"{_steps(first['vs_baseline'], first['measures']['last_step'])} | {_multiplier(first['vs_baseline'])} | "
+            f"{'yes' if any(x['diverged'] for x in m) else 'no'} | {cosine} | {error} |")
+    lines += ["", "## Learning-rate sweep (seed 0, full budget)", "",
+              "| run | method | lr | state | final train | final eval | diverged |", "|---|---|---|---|---|---|---|"]
+    for r in results["runs"]:
+        if r["role"] != "sweep":
+            continue
+        m = r["measures"] or {}
+        lines.append(f"| {r['name']} | {r['method']} | {r['lr'] if r['lr'] is not None else '–'} | {r['state']} | "
+                     f"{_num(m.get('final_train_loss'))} | {_num(m.get('final_eval_loss'))} | "
+                     f"{'yes' if m.get('diverged') else 'no' if m else '–'} |")
+    ablations = [r for r in results["runs"] if r["role"] == "ablation"]
+    if ablations:
+        lines += ["", "## Ablations (at the method's best learning rate, seed 0)", "",
+                  "| run | change | lr | state | final eval | × steps to match Pre-LN | diverged | "
+                  "init cosine (measured / theory) |", "|---|---|---|---|---|---|---|---|"]
+        for r in ablations:
+            m = r["measures"] or {}
+            lines.append(f"| {r['name']} | {r['label']} | {r['lr'] if r['lr'] is not None else '–'} | {r['state']} | "
+                         f"{_num(m.get('final_eval_loss'))} | {_multiplier(r['vs_baseline'])} | "
+                         f"{'yes' if m.get('diverged') else 'no' if m else '–'} | {_init(r)[0]} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,141 @@
+"""Turning a suite's `RunSpec` into a `TrainConfig` and running it resumably.
+
+Each run lives in `OUT/runs/<name>/` (the trainer's run folder). A run is finished when its
+`suite_status.json` exists (written after the trainer returns, or when it stops on a non-finite
+loss); such runs are skipped. A folder without that file is resumed from its newest checkpoint; a
+folder the trainer created but never checkpointed is moved aside to `<name>.abandoned-<n>` and the
+run starts again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any
+
+import skipless_models
+
+from .suites import METHODS, RunSpec, Suite
+
+STATUS_FILE = "suite_status.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class DataPaths:
+    """Where a suite's text comes from: `train` ("embedded", a file or folder), `eval` (file or
+    `None`: the trainer holds out a tail), `data_dir` (shared tokenised shards of every run)."""
+
+    train: str
+    eval: str | None
+    data_dir: str
+
+
+def resolve_data(suite: Suite, data: str, out: pathlib.Path) -> DataPaths:
+    """Maps `--data` onto training and evaluation text for `suite`.
+
+    **Arguments:** `suite`; `data`: "embedded", a text file (its tail is held out), or a folder
+    holding the suite's `train_file` / `eval_file` (e.g. WikiText-2's valid.txt / test.txt); `out`.
+
+    **Returns:** `DataPaths`; raises `ValueError` naming what is missing.
+    """
+    data_dir = str(out / "data")
+    if data == "embedded":
+        return DataPaths("embedded", None, data_dir)
+    path = pathlib.Path(data)
+    if path.is_file():
+        return DataPaths(str(path.resolve()), None, data_dir)
+    if not path.is_dir():
+        raise ValueError(f"--data {data}: no such file or folder; pass 'embedded', a text file, or a folder with "
+                         f"{suite.train_file or 'text files'}.")
+    if not suite.train_file:
+        return DataPaths(str(path.resolve()), None, data_dir)
+    files = [path / suite.train_file, path / suite.eval_file]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise ValueError(f"--data {data}: suite {suite.name} needs {missing}; pass the WikiText-2 folder "
+                         f"(with {suite.train_file} and {suite.eval_file}) or a single text file.")
+    return DataPaths(str(files[0].resolve()), str(files[1].resolve()), data_dir)
+
+
+def model_config(suite: Suite, spec: RunSpec) -> skipless_models.ModelConfig:
+    """**Returns:** the run's `ModelConfig`: suite shape, then method, then the run's own fields."""
+    return skipless_models.ModelConfig(**{**suite.model, **METHODS[spec.method], **spec.model})
+
+
+def train_config(suite: Suite, spec: RunSpec, lr: float, data: DataPaths, run_dir: pathlib.Path):
+    """The run's `TrainConfig` (LR already resolved; gain multiplier from `train.presets` unless set).
+
+    **Returns:** a `train.TrainConfig`.
+    """
+    from train.config import TrainConfig
+    from train.presets import training_defaults
+
+    model = model_config(suite, spec)
+    defaults = training_defaults(f"suite:{suite.name}", model)
+    fields: dict[str, Any] = dict(lr_multipliers=defaults.get("lr_multipliers", {}))
+    fields.update(suite.train)
+    fields.update(spec.train)
+    return TrainConfig(model=model, preset=f"suite:{suite.name}/{spec.name}", data=data.train, eval_data=data.eval,
+                       tokenizer=suite.tokenizer, data_dir=data.data_dir, out=str(run_dir), seed=spec.seed,
+                       lr=lr, **fields)
+
+
+def read_status(run_dir: pathlib.Path) -> dict[str, Any] | None:
+    """**Returns:** the run's `suite_status.json` (`state`: "complete" | "diverged"), or `None`."""
+    path = run_dir / STATUS_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _write_status(run_dir: pathlib.Path, **status: Any) -> None:
+    partial = run_dir / (STATUS_FILE + ".tmp")
+    partial.write_text(json.dumps(status, indent=2, sort_keys=True) + "\n")
+    partial.replace(run_dir / STATUS_FILE)
+
+
+def _has_checkpoint(run_dir: pathlib.Path) -> bool:
+    folder = run_dir / "checkpoints"
+    return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
+
+
+def _set_aside(run_dir: pathlib.Path) -> pathlib.Path:
+    index = 0
+    while (target := run_dir.with_name(f"{run_dir.name}.abandoned-{index}")).exists():
+        index += 1
+    run_dir.rename(target)
+    return target
+
+
+def execute_run(config, run_dir: pathlib.Path, *, stop_after: int | None = None) -> str:
+    """Trains, resumes or skips one run.
+
+    **Arguments:** `config` (`TrainConfig` for a fresh start; a resume uses the saved one),
+    `run_dir` (= `config.out`), `stop_after` (stop after this many steps of this call, for tests).
+
+    **Returns:** "skipped" (already finished), "complete", "diverged" or "stopped" (a signal or
+    `stop_after` interrupted it; run the suite again to continue).
+    """
+    from train.config import TrainConfig
+    from train.loop import NonFiniteLoss, run
+
+    if read_status(run_dir) is not None:
+        return "skipped"
+    resume = (run_dir / "config.json").is_file()
+    if resume and not _has_checkpoint(run_dir):
+        moved = _set_aside(run_dir)
+        print(f"{run_dir.name}: no checkpoint to resume from; moved the partial folder to {moved.name}", flush=True)
+        resume = False
+    elif not resume and run_dir.exists() and any(run_dir.iterdir()):
+        moved = _set_aside(run_dir)
+        print(f"{run_dir.name}: unfinished files without a run config; moved them to {moved.name}", flush=True)
+    if resume:
+        config = TrainConfig.load_json(run_dir / "config.json")
+    try:
+        result = run(config, resume=resume, stop_after=stop_after, progress_bar=False)
+    except NonFiniteLoss as error:
+        _write_status(run_dir, state="diverged", message=str(error))
+        return "diverged"
+    if result.stopped_by is not None:
+        return "stopped"
+    _write_status(run_dir, state="complete", final_step=result.final_step, eval_loss=result.eval_loss)
+    return "complete"

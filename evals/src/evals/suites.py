@@ -1,0 +1,209 @@
+"""Method-comparison suites as data: which runs, at which size, with which learning rates.
+
+A suite is a base model and run shape plus a list of `RunSpec`s. Learning rates are swept **at the
+final horizon** (every sweep run trains for the full budget; a short sweep favours the LR that
+reaches the unigram plateau fastest). Runs with `lr_from=METHOD` take the LR whose seed-0 sweep run
+of METHOD ended with the lowest eval loss (second seeds, ablations); they wait for that sweep.
+
+Methods [our choice: every skipless model uses TAT leaky-ReLU MLPs, so only attention differs]:
+Pre-LN (skips + LayerNorm, GELU, GPT-2 init), skipless + LayerNorm and vanilla (no skips, no norm),
+each with standard / Value-SkipInit / U-SPA / E-SPA attention.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+# Model fields per method, on top of the suite's base shape.
+METHODS: dict[str, dict[str, Any]] = {
+    "preln": dict(block="preln", attention="standard", mlp_activation="gelu"),
+    "ln-standard": dict(block="skipless_ln", attention="standard", mlp_activation="tat_leaky_relu"),
+    "ln-vsi": dict(block="skipless_ln", attention="value_skipinit", mlp_activation="tat_leaky_relu"),
+    "ln-uspa": dict(block="skipless_ln", attention="uspa", mlp_activation="tat_leaky_relu"),
+    "ln-espa": dict(block="skipless_ln", attention="espa", mlp_activation="tat_leaky_relu"),
+    "vanilla-standard": dict(block="vanilla", attention="standard", mlp_activation="tat_leaky_relu"),
+    "vanilla-vsi": dict(block="vanilla", attention="value_skipinit", mlp_activation="tat_leaky_relu"),
+    "vanilla-uspa": dict(block="vanilla", attention="uspa", mlp_activation="tat_leaky_relu"),
+    "vanilla-espa": dict(block="vanilla", attention="espa", mlp_activation="tat_leaky_relu"),
+}
+BASELINE = "preln"
+ROLES = ("sweep", "seed", "ablation")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """One training run of a suite.
+
+    **Fields:**
+
+    - `name`: unique folder name inside the suite's `runs/`.
+    - `method`: a key of `METHODS`.
+    - `role`: "sweep" (LR sweep, seed 0), "seed" (another seed at the sweep's best LR) or "ablation".
+    - `lr`: the peak learning rate, or `None` with `lr_from`.
+    - `lr_from`: take the best LR of this method's sweep (see the module docstring).
+    - `seed`: initialisation and data-order seed.
+    - `model`: extra `ModelConfig` fields (ablations: `tat_eta`, `gamma_final`, `kernel_budget`, ...).
+    - `train`: extra `TrainConfig` fields (e.g. `lr_multipliers`).
+    - `label`: short description for tables.
+    """
+
+    name: str
+    method: str
+    role: str
+    lr: float | None = None
+    lr_from: str | None = None
+    seed: int = 0
+    model: dict[str, Any] = dataclasses.field(default_factory=dict)
+    train: dict[str, Any] = dataclasses.field(default_factory=dict)
+    label: str = ""
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"run {self.name}: unknown method {self.method!r}; choose one of {sorted(METHODS)}.")
+        if self.role not in ROLES:
+            raise ValueError(f"run {self.name}: role {self.role!r} must be one of {list(ROLES)}.")
+        if (self.lr is None) == (self.lr_from is None):
+            raise ValueError(f"run {self.name}: give exactly one of lr= and lr_from=.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """A named set of runs sharing a model shape, a run shape and a dataset.
+
+    **Fields:**
+
+    - `name`, `description`.
+    - `model`: base `ModelConfig` fields (shape; the method and run add the rest).
+    - `train`: `TrainConfig` fields shared by every run (batch, steps, warmup, eval cadence, ...).
+    - `runs`: the `RunSpec`s, in execution order (sweeps first).
+    - `train_file`, `eval_file`: file names inside a `--data` folder ("" = use `--data` itself).
+    - `tokenizer`: tokenizer spec (`None` = the data package's default).
+    - `runnable_here`: False for accelerator-scale suites (`--dry-run` only unless forced).
+    """
+
+    name: str
+    description: str
+    model: dict[str, Any]
+    train: dict[str, Any]
+    runs: tuple[RunSpec, ...]
+    train_file: str = ""
+    eval_file: str = ""
+    tokenizer: str | None = None
+    runnable_here: bool = True
+
+    def __post_init__(self):
+        names = [r.name for r in self.runs]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"suite {self.name}: duplicate run names {duplicates}.")
+        swept = {r.method for r in self.runs if r.role == "sweep"}
+        for run in self.runs:
+            if run.lr_from is not None and run.lr_from not in swept:
+                raise ValueError(f"suite {self.name}: run {run.name} takes its LR from {run.lr_from!r}, which has no sweep.")
+        if BASELINE not in swept:
+            raise ValueError(f"suite {self.name}: the {BASELINE} baseline needs at least one sweep run.")
+
+    def run(self, name: str) -> RunSpec:
+        for run in self.runs:
+            if run.name == name:
+                return run
+        raise ValueError(f"suite {self.name} has no run {name!r}; see --dry-run for the list.")
+
+
+def _lr_name(lr: float) -> str:
+    return f"{lr:.0e}".replace("e-0", "e-")
+
+
+def comparison_runs(lrs: dict[str, tuple[float, ...]], *, second_seed: bool) -> list[RunSpec]:
+    """Sweep runs (seed 0, each LR, full horizon) for every method, then second seeds at the best LR.
+
+    **Arguments:** `lrs`: LR grid per method; `second_seed`: add a seed-1 run per method.
+
+    **Returns:** the `RunSpec`s.
+    """
+    runs = [RunSpec(f"{m}-lr{_lr_name(lr)}", m, "sweep", lr=lr, label=f"{m} lr={lr:g}")
+            for m, grid in lrs.items() for lr in grid]
+    if second_seed:
+        runs += [RunSpec(f"{m}-best-s1", m, "seed", lr_from=m, seed=1, label=f"{m} best lr, seed 1") for m in lrs]
+    return runs
+
+
+def ablation_runs() -> list[RunSpec]:
+    """Signal-propagation ablations at the best LR of their method's sweep (seed 0).
+
+    **Returns:** TAT η, E-SPA γ_L, the paper-default pair (η = 0.9, γ_L = 0.005), the joint kernel
+    budget, and Value-SkipInit's gain LR multiplier (1 = no separate gain LR; default 30).
+    """
+    espa, vsi = "vanilla-espa", "vanilla-vsi"
+    return [
+        RunSpec("abl-espa-eta0.9", espa, "ablation", lr_from=espa, model=dict(tat_eta=0.9), label="E-SPA η=0.9"),
+        RunSpec("abl-espa-eta0.3", espa, "ablation", lr_from=espa, model=dict(tat_eta=0.3), label="E-SPA η=0.3"),
+        RunSpec("abl-espa-gamma0.005", espa, "ablation", lr_from=espa, model=dict(gamma_final=0.005),
+                label="E-SPA γ_L=0.005"),
+        RunSpec("abl-espa-tat-default", espa, "ablation", lr_from=espa, model=dict(tat_eta=0.9, gamma_final=0.005),
+                label="E-SPA η=0.9, γ_L=0.005"),
+        RunSpec("abl-espa-joint", espa, "ablation", lr_from=espa, model=dict(kernel_budget="joint"),
+                label="E-SPA joint kernel budget"),
+        RunSpec("abl-uspa-joint", "vanilla-uspa", "ablation", lr_from="vanilla-uspa", model=dict(kernel_budget="joint"),
+                label="U-SPA joint kernel budget"),
+        RunSpec("abl-vsi-gainx1", vsi, "ablation", lr_from=vsi, train=dict(lr_multipliers={"gain": 1.0}),
+                label="Value-SkipInit gain LR ×1"),
+        RunSpec("abl-vsi-gainx100", vsi, "ablation", lr_from=vsi, train=dict(lr_multipliers={"gain": 100.0}),
+                label="Value-SkipInit gain LR ×100"),
+    ]
+
+
+_PRELN_LRS = (3e-4, 1e-3, 3e-3)
+_SKIPLESS_LRS = (1e-4, 3e-4, 1e-3)
+_FULL_GRID = {m: (_PRELN_LRS if m == BASELINE else _SKIPLESS_LRS) for m in METHODS}
+
+SUITES: dict[str, Suite] = {
+    "smoke": Suite(
+        name="smoke",
+        description="The cpu-small matrix at a tiny size (minutes on 2 CPU cores); checks the machinery, not the paper.",
+        model=dict(depth=4, width=32, heads=4, mlp_width=64, seq_len=32),
+        train=dict(batch_size=8, steps=60, warmup=6, eval_every=15, eval_batches=4, checkpoint_every=30,
+                   log_every=2, diagnostics_every=0, keep_checkpoints=1),
+        runs=tuple(comparison_runs({m: ((1e-3, 3e-3) if m == BASELINE else (3e-4, 1e-3)) for m in METHODS},
+                                   second_seed=True) + ablation_runs()),
+        train_file="valid.txt", eval_file="test.txt", tokenizer="bpe:1024",
+    ),
+    "cpu-small": Suite(
+        name="cpu-small",
+        description=("Depth 16, width 128, T=128 on WikiText-2 (valid as training text, test as evaluation); "
+                     "LRs swept at the final horizon, two seeds for the headline comparison, ablations."),
+        model=dict(depth=16, width=128, heads=4, mlp_width=512, seq_len=128),
+        train=dict(batch_size=16, steps=1500, warmup=75, eval_every=150, eval_batches=32, checkpoint_every=250,
+                   log_every=10, diagnostics_every=250, keep_checkpoints=1),
+        runs=tuple(comparison_runs(_FULL_GRID, second_seed=True) + ablation_runs()),
+        train_file="valid.txt", eval_file="test.txt", tokenizer="bpe:4096",
+    ),
+    "wt103-36l": Suite(
+        name="wt103-36l",
+        description="The paper's WikiText-103 depth (36 layers), width 512, T=512: for accelerator clusters.",
+        model=dict(depth=36, width=512, heads=8, mlp_width=2048, seq_len=512),
+        train=dict(batch_size=64, steps=50_000, warmup=1_000, eval_every=1_000, eval_batches=64,
+                   checkpoint_every=1_000, log_every=50, diagnostics_every=1_000, keep_checkpoints=2),
+        runs=tuple(comparison_runs({m: ((5e-4, 1e-3) if m == BASELINE else (1e-4, 3e-4)) for m in METHODS},
+                                   second_seed=True)),
+        tokenizer="bpe:32768", runnable_here=False,
+    ),
+    "c4-72l": Suite(
+        name="c4-72l",
+        description="The paper's C4 depth (72 layers), width 512, T=512: for accelerator clusters.",
+        model=dict(depth=72, width=512, heads=8, mlp_width=2048, seq_len=512),
+        train=dict(batch_size=64, steps=100_000, warmup=2_000, eval_every=2_000, eval_batches=64,
+                   checkpoint_every=2_000, log_every=100, diagnostics_every=2_000, keep_checkpoints=2),
+        runs=tuple(comparison_runs({m: ((5e-4, 1e-3) if m == BASELINE else (5e-5, 1e-4, 3e-4)) for m in METHODS},
+                                   second_seed=False)),
+        tokenizer="bpe:32768", runnable_here=False,
+    ),
+}
+
+
+def get_suite(name: str) -> Suite:
+    """**Returns:** the suite called `name`; raises `ValueError` naming the valid suites."""
+    if name not in SUITES:
+        raise ValueError(f"unknown suite {name!r}; choose one of {sorted(SUITES)}.")
+    return SUITES[name]
