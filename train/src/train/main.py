@@ -17,6 +17,7 @@ import sys
 
 from .distributed import initialize, wants_distributed
 from .mesh import parse_mesh
+from .xla_env import avoid_cpu_eigen_pool_hang
 
 _HOST_DEVICES = "--xla_force_host_platform_device_count"
 
@@ -52,6 +53,7 @@ def _request_host_devices(count: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    avoid_cpu_eigen_pool_hang()
     if "-h" not in argv and "--help" not in argv:
         try:
             flags = _early_flags(argv)
