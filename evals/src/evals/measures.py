@@ -1,8 +1,9 @@
 """Measures of one run's loss curves, and of a run against the Pre-LN baseline.
 
 Training losses are logged every few steps and are noisy, so comparisons use a trailing mean over
-the last 5% of the logged points (at least one). "Steps to reach a loss" is the first logged step at
-which that smoothed curve is at or below it.
+5% of the logged points (at least one), placed at the mean step of its window so that smoothing
+does not delay the curve. "Steps to reach a loss" is the first such step at which the smoothed
+curve is at or below it.
 """
 
 from __future__ import annotations
@@ -32,15 +33,23 @@ def curves(records: Sequence[dict[str, Any]]) -> dict[str, list[tuple[int, float
 
 
 def smoothed(curve: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
-    """Trailing mean over `max(1, round(0.05 · len(curve)))` points. **Returns:** `[(step, loss)]`."""
+    """Trailing mean over `max(1, round(0.05 · len(curve)))` points, placed at the window's mean step.
+
+    **Returns:** `[(step, loss)]` (steps may be fractional).
+    """
     if not curve:
         return []
     window = max(1, round(0.05 * len(curve)))
-    values = np.array([v for _, v in curve], np.float64)
-    sums = np.cumsum(np.concatenate([[0.0], values]))
-    starts = np.maximum(np.arange(1, len(values) + 1) - window, 0)
-    means = (sums[1:] - sums[starts]) / (np.arange(1, len(values) + 1) - starts)
-    return [(step, float(m)) for (step, _), m in zip(curve, means)]
+
+    def trailing_mean(values):
+        sums = np.cumsum(np.concatenate([[0.0], np.asarray(values, np.float64)]))
+        ends = np.arange(1, len(values) + 1)
+        starts = np.maximum(ends - window, 0)
+        return (sums[ends] - sums[starts]) / (ends - starts)
+
+    steps = trailing_mean([s for s, _ in curve])
+    means = trailing_mean([v for _, v in curve])
+    return [(float(s), float(m)) for s, m in zip(steps, means)]
 
 
 def value_at(curve: Sequence[tuple[int, float]], step: float) -> float:
@@ -50,7 +59,7 @@ def value_at(curve: Sequence[tuple[int, float]], step: float) -> float:
     return min(curve, key=lambda point: (abs(point[0] - step), point[0]))[1]
 
 
-def steps_to_reach(curve: Sequence[tuple[int, float]], target: float) -> int | None:
+def steps_to_reach(curve: Sequence[tuple[int, float]], target: float) -> float | None:
     """First step of the smoothed `curve` at or below `target`, or `None` if never reached."""
     for step, value in smoothed(curve):
         if value <= target:

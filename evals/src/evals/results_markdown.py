@@ -30,13 +30,13 @@ def _steps(vs: dict[str, Any] | None, total: int | None) -> str:
     if not vs:
         return "–"
     reached = vs["steps_to_baseline_final"]
-    return f"{reached}" if reached is not None else f"> {total}" if total else "not reached"
+    return f"{reached:.0f}" if reached is not None else f"> {total}" if total else "not reached"
 
 
 def _multiplier(vs: dict[str, Any] | None) -> str:
     if not vs or vs["iteration_multiplier"] is None:
         return "–"
-    return f"{vs['iteration_multiplier']:.2f}× (at {vs['matched_baseline_step']})"
+    return f"{vs['iteration_multiplier']:.2f}× (at {vs['matched_baseline_step']:.0f})"
 
 
 def _init(record: dict[str, Any]) -> tuple[str, str]:

@@ -115,28 +115,28 @@ def _lr_name(lr: float) -> str:
     return f"{lr:.0e}".replace("e-0", "e-")
 
 
-def comparison_runs(lrs: dict[str, tuple[float, ...]], *, second_seed: bool) -> list[RunSpec]:
+def comparison_runs(lrs: dict[str, tuple[float, ...]], *, second_seed: tuple[str, ...]) -> list[RunSpec]:
     """Sweep runs (seed 0, each LR, full horizon) for every method, then second seeds at the best LR.
 
-    **Arguments:** `lrs`: LR grid per method; `second_seed`: add a seed-1 run per method.
+    **Arguments:** `lrs`: LR grid per method; `second_seed`: methods that get a seed-1 run.
 
     **Returns:** the `RunSpec`s.
     """
     runs = [RunSpec(f"{m}-lr{_lr_name(lr)}", m, "sweep", lr=lr, label=f"{m} lr={lr:g}")
             for m, grid in lrs.items() for lr in grid]
-    if second_seed:
-        runs += [RunSpec(f"{m}-best-s1", m, "seed", lr_from=m, seed=1, label=f"{m} best lr, seed 1") for m in lrs]
+    runs += [RunSpec(f"{m}-best-s1", m, "seed", lr_from=m, seed=1, label=f"{m} best lr, seed 1") for m in second_seed]
     return runs
 
 
-def ablation_runs() -> list[RunSpec]:
+def ablation_runs(only: tuple[str, ...] | None = None) -> list[RunSpec]:
     """Signal-propagation ablations at the best LR of their method's sweep (seed 0).
 
     **Returns:** TAT η, E-SPA γ_L, the paper-default pair (η = 0.9, γ_L = 0.005), the joint kernel
-    budget, and Value-SkipInit's gain LR multiplier (1 = no separate gain LR; default 30).
+    budget, and Value-SkipInit's gain LR multiplier (1 = no separate gain LR; default 30); `only`
+    keeps the runs with these names.
     """
     espa, vsi = "vanilla-espa", "vanilla-vsi"
-    return [
+    runs = [
         RunSpec("abl-espa-eta0.9", espa, "ablation", lr_from=espa, model=dict(tat_eta=0.9), label="E-SPA η=0.9"),
         RunSpec("abl-espa-eta0.3", espa, "ablation", lr_from=espa, model=dict(tat_eta=0.3), label="E-SPA η=0.3"),
         RunSpec("abl-espa-gamma0.005", espa, "ablation", lr_from=espa, model=dict(gamma_final=0.005),
@@ -152,31 +152,38 @@ def ablation_runs() -> list[RunSpec]:
         RunSpec("abl-vsi-gainx100", vsi, "ablation", lr_from=vsi, train=dict(lr_multipliers={"gain": 100.0}),
                 label="Value-SkipInit gain LR ×100"),
     ]
+    return [r for r in runs if only is None or r.name in only]
 
 
 _PRELN_LRS = (3e-4, 1e-3, 3e-3)
 _SKIPLESS_LRS = (1e-4, 3e-4, 1e-3)
-_FULL_GRID = {m: (_PRELN_LRS if m == BASELINE else _SKIPLESS_LRS) for m in METHODS}
+_HEADLINE = (BASELINE, "ln-espa", "vanilla-espa", "vanilla-uspa", "vanilla-vsi")
+_FULL_GRID = {m: (_PRELN_LRS if m == BASELINE else _SKIPLESS_LRS if m in _HEADLINE
+                  else (3e-4, 1e-3) if m == "vanilla-standard" else (1e-4, 3e-4)) for m in METHODS}
+_SMOKE_GRID = {m: ((1e-3, 3e-3) if m == BASELINE else (3e-4, 1e-3) if m == "vanilla-espa" else (1e-3,)) for m in METHODS}
+_SMOKE_ABLATIONS = ("abl-espa-eta0.9", "abl-espa-gamma0.005", "abl-espa-joint", "abl-vsi-gainx1")
 
 SUITES: dict[str, Suite] = {
     "smoke": Suite(
         name="smoke",
-        description="The cpu-small matrix at a tiny size (minutes on 2 CPU cores); checks the machinery, not the paper.",
+        description=("The cpu-small matrix at a tiny size, trimmed (two LRs for Pre-LN and vanilla E-SPA, one "
+                     "for the rest; second seeds and four ablations): checks the machinery, not the paper."),
         model=dict(depth=4, width=32, heads=4, mlp_width=64, seq_len=32),
         train=dict(batch_size=8, steps=60, warmup=6, eval_every=15, eval_batches=4, checkpoint_every=30,
                    log_every=2, diagnostics_every=0, keep_checkpoints=1),
-        runs=tuple(comparison_runs({m: ((1e-3, 3e-3) if m == BASELINE else (3e-4, 1e-3)) for m in METHODS},
-                                   second_seed=True) + ablation_runs()),
+        runs=tuple(comparison_runs(_SMOKE_GRID, second_seed=(BASELINE, "vanilla-espa"))
+                   + ablation_runs(_SMOKE_ABLATIONS)),
         train_file="valid.txt", eval_file="test.txt", tokenizer="bpe:1024",
     ),
     "cpu-small": Suite(
         name="cpu-small",
         description=("Depth 16, width 128, T=128 on WikiText-2 (valid as training text, test as evaluation); "
-                     "LRs swept at the final horizon, two seeds for the headline comparison, ablations."),
+                     "LRs swept at the final horizon (three for the headline methods, two for the rest), two seeds "
+                     "for the headline methods, ablations."),
         model=dict(depth=16, width=128, heads=4, mlp_width=512, seq_len=128),
-        train=dict(batch_size=16, steps=1500, warmup=75, eval_every=150, eval_batches=32, checkpoint_every=250,
+        train=dict(batch_size=16, steps=1000, warmup=50, eval_every=100, eval_batches=32, checkpoint_every=200,
                    log_every=10, diagnostics_every=250, keep_checkpoints=1),
-        runs=tuple(comparison_runs(_FULL_GRID, second_seed=True) + ablation_runs()),
+        runs=tuple(comparison_runs(_FULL_GRID, second_seed=_HEADLINE) + ablation_runs()),
         train_file="valid.txt", eval_file="test.txt", tokenizer="bpe:4096",
     ),
     "wt103-36l": Suite(
@@ -186,7 +193,7 @@ SUITES: dict[str, Suite] = {
         train=dict(batch_size=64, steps=50_000, warmup=1_000, eval_every=1_000, eval_batches=64,
                    checkpoint_every=1_000, log_every=50, diagnostics_every=1_000, keep_checkpoints=2),
         runs=tuple(comparison_runs({m: ((5e-4, 1e-3) if m == BASELINE else (1e-4, 3e-4)) for m in METHODS},
-                                   second_seed=True)),
+                                   second_seed=_HEADLINE)),
         tokenizer="bpe:32768", runnable_here=False,
     ),
     "c4-72l": Suite(
@@ -196,7 +203,7 @@ SUITES: dict[str, Suite] = {
         train=dict(batch_size=64, steps=100_000, warmup=2_000, eval_every=2_000, eval_batches=64,
                    checkpoint_every=2_000, log_every=100, diagnostics_every=2_000, keep_checkpoints=2),
         runs=tuple(comparison_runs({m: ((5e-4, 1e-3) if m == BASELINE else (5e-5, 1e-4, 3e-4)) for m in METHODS},
-                                   second_seed=False)),
+                                   second_seed=())),
         tokenizer="bpe:32768", runnable_here=False,
     ),
 }

@@ -1,0 +1,92 @@
+"""Perplexity of a checkpoint against independent computations: float64 numpy cross-entropy over
+windows cut by hand, and the trainer's own evaluation of the same split."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from evals.perplexity import eval_windows, evaluate_checkpoint, main, restore_model
+
+STEPS = 6
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from skipless_models import ModelConfig
+    from train.config import TrainConfig
+    from train.loop import run
+
+    root = tmp_path_factory.mktemp("ppl")
+    config = TrainConfig(
+        model=ModelConfig(depth=2, width=16, heads=2, mlp_width=32, seq_len=16), data="embedded", tokenizer="byte",
+        data_dir=str(root / "data"), batch_size=8, steps=STEPS, warmup=1, lr=3e-3, eval_every=0, eval_batches=0,
+        checkpoint_every=0, log_every=1, diagnostics_every=0, out=str(root / "run"))
+    run(config, progress_bar=False)
+    return root / "run"
+
+
+def _numpy_loss(model, tokens, seq_len):
+    """Mean next-token NLL in float64, windows built one by one."""
+    import jax.numpy as jnp
+
+    total, count = 0.0, 0
+    inputs, targets = [], []
+    for start in range(0, len(tokens) - 1, seq_len):
+        window = tokens[start:start + seq_len + 1]
+        inputs.append(np.pad(window[:-1], (0, seq_len - len(window) + 1)))
+        targets.append(window[1:])
+    for begin in range(0, len(inputs), 256):
+        logits = np.asarray(model(jnp.asarray(np.stack(inputs[begin:begin + 256]))), np.float64)
+        for row, target in zip(logits, targets[begin:begin + 256]):
+            row = row[: len(target)]
+            shifted = row - row.max(axis=-1, keepdims=True)
+            log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+            total -= log_probs[np.arange(len(target)), target].sum()
+            count += len(target)
+    return total / count, count
+
+
+def test_windows_cover_every_target_once():
+    tokens = np.arange(1, 12)
+    windows, mask = eval_windows(tokens, 4)
+    assert windows.shape == (3, 5)
+    targets = windows[:, 1:][mask]
+    assert targets.tolist() == list(range(2, 12))
+
+
+def test_embedded_matches_numpy_and_the_trainer(run_dir):
+    import skipless_data
+
+    report = evaluate_checkpoint(run_dir, "embedded", batch_size=32)
+    config, model, step = restore_model(run_dir)
+    info = skipless_data.load_dataset_info(config.data_dir)
+    tokens = skipless_data.split_tokens(info, "eval")
+    expected, count = _numpy_loss(model, tokens, config.model.seq_len)
+    assert step == STEPS and report.num_targets == count == len(tokens) - 1
+    assert report.loss == pytest.approx(expected, rel=1e-5)
+    trainer_eval = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert report.loss == pytest.approx([r["eval_loss"] for r in trainer_eval if "eval_loss" in r][-1], rel=1e-5)
+    assert report.perplexity == pytest.approx(math.exp(expected), rel=1e-5)
+    assert report.bits_per_token == pytest.approx(expected / math.log(2), rel=1e-5)
+    assert report.gap_to_entropy_rate == pytest.approx(expected - info.entropy_rate, rel=1e-5)
+    assert report.bits_per_byte == pytest.approx(report.bits_per_token, rel=1e-9)  # byte tokens
+
+
+def test_text_file_uses_the_run_tokenizer(run_dir, tmp_path, capsys):
+    text = "the quick brown fox jumps over the lazy dog\nsecond line, with ünïcode\n" * 3
+    path = tmp_path / "eval.txt"
+    path.write_text(text, encoding="utf-8")
+    _, model, _ = restore_model(run_dir)
+    expected, _ = _numpy_loss(model, np.frombuffer(text.encode("utf-8"), np.uint8).astype(np.int32), 16)
+    assert main(["--checkpoint", str(run_dir / "checkpoints"), "--data", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["loss"] == pytest.approx(expected, rel=1e-5) and report["entropy_rate"] is None
+
+
+def test_bad_input(run_dir, tmp_path, capsys):
+    assert main(["--checkpoint", str(tmp_path), "--data", "embedded"]) == 2
+    assert "no run found" in capsys.readouterr().err
+    assert main(["--checkpoint", str(run_dir), "--data", str(tmp_path / "missing.txt")]) == 2
+    assert "no such text file" in capsys.readouterr().err

@@ -1,0 +1,96 @@
+"""A tiny suite end to end: all three outputs, an interrupted run resumed, finished runs skipped,
+the best-LR rule, and the count baselines recorded next to the runs."""
+
+import json
+import math
+import pathlib
+
+import numpy as np
+import pytest
+
+from evals.reproduce import reproduce
+from evals.suites import RunSpec, Suite
+
+TINY = Suite(
+    name="test-tiny",
+    description="test-only suite",
+    model=dict(depth=2, width=16, heads=2, mlp_width=32, seq_len=16),
+    train=dict(batch_size=4, steps=8, warmup=1, eval_every=4, eval_batches=2, checkpoint_every=4, log_every=1,
+               diagnostics_every=0, keep_checkpoints=1),
+    runs=(
+        RunSpec("preln", "preln", "sweep", lr=3e-3),
+        RunSpec("espa-lo", "vanilla-espa", "sweep", lr=1e-3),
+        RunSpec("espa-hi", "vanilla-espa", "sweep", lr=1e-2),
+        RunSpec("espa-s1", "vanilla-espa", "seed", lr_from="vanilla-espa", seed=1),
+    ),
+    tokenizer="byte",
+)
+
+
+def _metrics(out, name):
+    return (pathlib.Path(out) / "runs" / name / "metrics.jsonl").read_text()
+
+
+@pytest.fixture(scope="module")
+def suite_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("suite")
+    first = reproduce(TINY, "embedded", out, only=["preln", "espa-lo"])
+    interrupted = reproduce(TINY, "embedded", out, only=["espa-hi"], stop_after=3)
+    preln_metrics = _metrics(out, "preln")
+    final = reproduce(TINY, "embedded", out)
+    return dict(out=out, first=first, interrupted=interrupted, final=final, preln_metrics=preln_metrics)
+
+
+def test_outcomes_of_each_invocation(suite_out):
+    assert suite_out["first"]["outcomes"] == {"preln": "complete", "espa-lo": "complete"}
+    assert suite_out["interrupted"]["outcomes"] == {"espa-hi": "stopped"}
+    assert suite_out["final"]["outcomes"] == {"preln": "skipped", "espa-lo": "skipped", "espa-hi": "complete",
+                                             "espa-s1": "complete"}
+    # A skipped run is not touched.
+    assert _metrics(suite_out["out"], "preln") == suite_out["preln_metrics"]
+
+
+def test_resumed_run_has_every_step_once(suite_out):
+    records = [json.loads(line) for line in _metrics(suite_out["out"], "espa-hi").splitlines()]
+    steps = [r["step"] for r in records if "loss" in r]
+    assert steps == list(range(1, 9))
+    assert "resumed" not in _metrics(suite_out["out"], "espa-lo")
+
+
+def test_three_outputs_written(suite_out):
+    out = suite_out["out"]
+    results = json.loads((out / "results.json").read_text())
+    assert (out / "loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (out / "results.md").read_text()
+    for method in ("preln", "vanilla-espa"):
+        assert f"| {method} |" in table
+    assert "unigram" in table and "bigram" in table
+    assert {r["name"]: r["state"] for r in results["runs"]} == dict.fromkeys(["preln", "espa-lo", "espa-hi", "espa-s1"], "complete")
+
+
+def test_best_lr_and_headline(suite_out):
+    results = suite_out["final"]["results"]
+    runs = {r["name"]: r for r in results["runs"]}
+    sweep = [runs["espa-lo"], runs["espa-hi"]]
+    best = min(sweep, key=lambda r: r["measures"]["final_eval_loss"])["lr"]
+    assert results["best_lr"]["vanilla-espa"] == best == runs["espa-s1"]["lr"]
+    assert results["headline"]["vanilla-espa"] == [min(sweep, key=lambda r: r["measures"]["final_eval_loss"])["name"], "espa-s1"]
+    # The final eval loss in the table is the trainer's last eval record.
+    records = [json.loads(line) for line in _metrics(suite_out["out"], "espa-s1").splitlines()]
+    assert runs["espa-s1"]["measures"]["final_eval_loss"] == [r["eval_loss"] for r in records if "eval_loss" in r][-1]
+    assert runs["preln"]["vs_baseline"]["iteration_multiplier"] == 1.0
+
+
+def test_baselines_and_init_summary(suite_out):
+    results = suite_out["final"]["results"]
+    base = results["baselines"]
+    assert base["bigram"] < base["unigram"] < math.log(256)
+    runs = {r["name"]: r for r in results["runs"]}
+    init = runs["espa-lo"]["init"]
+    assert math.isfinite(init["max_kernel_error"]) and 0.0 < init["final_cosine"] < 1.0
+    assert math.isnan(runs["preln"]["init"]["max_kernel_error"])  # theory does not cover skips
+
+
+def test_unknown_run_name_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="no runs"):
+        reproduce(TINY, "embedded", tmp_path, only=["nope"])

@@ -1,0 +1,58 @@
+"""Suite definitions: the documented train.main command of every run builds the same config as the
+suite runner, and the suites hold what the issue asks for."""
+
+import shlex
+
+import pytest
+
+from evals.reproduce import main, train_command
+from evals.suite_runs import DataPaths, model_config, train_config
+from evals.suites import METHODS, SUITES, RunSpec, Suite, get_suite
+
+
+@pytest.mark.parametrize("name", sorted(SUITES))
+def test_commands_match_the_runner_config(name, tmp_path):
+    from train.cli import build_parser, config_from_args
+
+    suite = get_suite(name)
+    for spec in suite.runs:
+        command = train_command(suite, spec, "0.0005", "/data", tmp_path)
+        args = vars(build_parser().parse_args(shlex.split(command)[3:]))
+        from_cli, _ = config_from_args(args)
+        paths = DataPaths(from_cli.data, from_cli.eval_data, from_cli.data_dir)
+        direct = train_config(suite, spec, 5e-4, paths, tmp_path / "runs" / spec.name)
+        expected = direct.to_dict() | {"preset": from_cli.preset}
+        assert from_cli.to_dict() | {"model": {**from_cli.model.to_dict(), "vocab_size": direct.model.vocab_size}} == expected
+
+
+def test_cpu_small_has_the_issue_matrix():
+    suite = get_suite("cpu-small")
+    sweeps = {}
+    for r in suite.runs:
+        if r.role == "sweep":
+            sweeps.setdefault(r.method, []).append(r.lr)
+    assert set(sweeps) == set(METHODS) and all(len(v) >= 2 for v in sweeps.values())
+    assert {r.method for r in suite.runs if r.role == "seed"} >= {"preln", "vanilla-espa", "ln-espa"}
+    changed = set().union(*[set(r.model) | set(r.train) for r in suite.runs if r.role == "ablation"])
+    assert changed >= {"tat_eta", "gamma_final", "kernel_budget", "lr_multipliers"}
+    assert model_config(suite, suite.run("vanilla-espa-lr1e-4")).depth == 16
+
+
+def test_bad_suites_are_rejected():
+    with pytest.raises(ValueError, match="unknown suite"):
+        get_suite("nope")
+    with pytest.raises(ValueError, match="no sweep"):
+        Suite("x", "", {}, {}, (RunSpec("a", "preln", "sweep", lr=1e-3), RunSpec("b", "ln-espa", "seed", lr_from="ln-espa")))
+    with pytest.raises(ValueError, match="exactly one"):
+        RunSpec("a", "preln", "sweep")
+
+
+def test_cli_dry_run_and_errors(capsys, tmp_path):
+    assert main(["--suite", "wt103-36l", "--data", "/data/wt103", "--out", str(tmp_path), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("python -m train.main") == len(get_suite("wt103-36l").runs)
+    assert "<best of vanilla-espa sweep>" in printed
+    assert main(["--suite", "c4-72l", "--data", "/data/c4", "--out", str(tmp_path)]) == 2
+    assert "accelerator" in capsys.readouterr().err
+    assert main(["--suite", "smoke", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
+    assert "no such file" in capsys.readouterr().err
