@@ -87,13 +87,13 @@ def test_loss_decreases_on_wikitext2(shared, tmp_path):
 
 
 def test_mesh_4x8_matches_1x1(shared, tmp_path):
-    flags = ["--steps", "6", "--warmup", "2", "--eval-every", "6"]
+    flags = ["--steps", "4", "--warmup", "2", "--eval-every", "4"]
     train(shared, tmp_path / "m1", "--mesh", "1x1", *flags)
     result = train(shared, tmp_path / "m32", "--mesh", "4x8", *flags)
     assert '"mesh": "4x8"' in result.stdout
     single, sharded = losses(tmp_path / "m1"), losses(tmp_path / "m32")
-    assert sorted(single) == sorted(sharded) == list(range(1, 7))
-    np.testing.assert_allclose([sharded[s] for s in range(1, 7)], [single[s] for s in range(1, 7)], rtol=2e-5)
+    assert sorted(single) == sorted(sharded) == list(range(1, 5))
+    np.testing.assert_allclose([sharded[s] for s in range(1, 5)], [single[s] for s in range(1, 5)], rtol=2e-5)
     np.testing.assert_allclose(eval_losses(tmp_path / "m32"), eval_losses(tmp_path / "m1"), rtol=2e-5)
 
 
@@ -140,8 +140,15 @@ def _wait_for(predicate, process, timeout=120.0) -> None:
         time.sleep(0.05)
 
 
+@pytest.fixture(scope="module")
+def constant_lr_run(shared, tmp_path_factory):
+    out = tmp_path_factory.mktemp("constant") / "run"
+    train(shared, out, *CONSTANT_LR, "--steps", "60", "--checkpoint-every", "0", "--eval-every", "0")
+    return losses(out)
+
+
 @pytest.mark.parametrize("how", ["sigterm", "sigkill"])
-def test_interrupted_run_resumes_like_a_straight_run(shared, tmp_path, how):
+def test_interrupted_run_resumes_like_a_straight_run(shared, tmp_path, how, constant_lr_run):
     out = tmp_path / "run"
     every = "0" if how == "sigterm" else "3"
     process = subprocess.Popen(
@@ -166,17 +173,17 @@ def test_interrupted_run_resumes_like_a_straight_run(shared, tmp_path, how):
         assert checkpoint_steps(out)[-1] == max(losses(out))
     else:
         assert process.returncode == -signal.SIGKILL
+        assert checkpoint_steps(out)[-1] % 3 == 0  # only finished periodic checkpoints are listed
     resume_from = checkpoint_steps(out)[-1]
-    assert resume_from % 3 == 0 or how == "sigterm"
     target = resume_from + 2
+    assert target <= max(constant_lr_run), "the interrupted run got further than the reference run"
     result = train(shared, out, "--resume", "--steps", str(target))
     assert f"resumed from step {resume_from}" in result.stdout
-    train(shared, tmp_path / "straight", *CONSTANT_LR, "--steps", str(target), "--checkpoint-every", "0", "--eval-every", "0")
-    straight = losses(tmp_path / "straight")
-    # metrics.jsonl appends: the resumed steps come last and must equal the straight run's.
+    # metrics.jsonl appends: the resumed run re-logs the steps after its checkpoint, and its later
+    # records win in `losses`. Every step up to the target must equal the straight run's.
     resumed = losses(out)
     for step in range(1, target + 1):
-        assert resumed[step] == straight[step], step
+        assert resumed[step] == constant_lr_run[step], step
 
 
 def test_non_finite_loss_stops_with_clear_error(shared, tmp_path):

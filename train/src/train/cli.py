@@ -83,6 +83,23 @@ def _lr_multiplier(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"--lr-mult expects GROUP=FACTOR (e.g. gain=30), got {text!r}") from None
 
 
+# ModelConfig's option lists (skipless_models.config constants), shown in --help.
+_MODEL_CHOICES = {
+    "block": "BLOCKS", "norm": "NORMS", "attention": "ATTENTIONS", "mlp_activation": "ACTIVATIONS",
+    "init": "INITS", "kernel_budget": "BUDGETS", "position": "POSITIONS",
+    "attention_impl": "ATTENTION_IMPLS", "compute_dtype": "COMPUTE_DTYPES",
+}
+
+
+def _model_help(name: str) -> str:
+    import skipless_models.config as model_config
+
+    choices = getattr(model_config, _MODEL_CHOICES.get(name, ""), None)
+    default = getattr(skipless_models.preset("cpu-tiny"), name)
+    text = f"one of {', '.join(choices)}" if choices else name.replace("_", " ")
+    return f"{text} (cpu-tiny: {default})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """**Returns:** the `python -m train.main` parser (all defaults suppressed, so only explicit flags appear)."""
     parser = argparse.ArgumentParser(
@@ -101,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     model = parser.add_argument_group("model (fields of skipless_models.ModelConfig; override the preset)")
     for field in dataclasses.fields(ModelConfig):
         model.add_argument(_flag(field.name), dest=f"model.{field.name}", type=_parser_type(field.type),
-                           metavar=field.name.upper())
+                           metavar=field.name.upper(), help=_model_help(field.name))
     launch = parser.add_argument_group("launch")
     launch.add_argument("--resume", action="store_true", help="continue the run in --out from its newest readable checkpoint")
     launch.add_argument("--stop-after", type=int, metavar="STEPS", help="stop with a checkpoint after this many steps of this invocation")
@@ -139,5 +156,7 @@ def config_from_args(args: dict[str, typing.Any]) -> tuple[TrainConfig, dict[str
     model = skipless_models.preset(preset, **model_overrides)
     defaults = training_defaults(preset, model)
     defaults.update(args)
+    if "warmup" not in args:  # the preset's warmup, but never beyond a tenth of a shorter run
+        defaults["warmup"] = min(defaults["warmup"], defaults["steps"] // 10)
     defaults.setdefault("out", default_out_dir(preset))
     return TrainConfig(model=model, preset=preset, **defaults), launch

@@ -128,6 +128,9 @@ def run(config: TrainConfig, *, resume: bool = False, stop_after: int | None = N
                 print(f"resumed from step {start} of {out / CHECKPOINT_DIR}", flush=True)
         else:
             state, start = init_state(config.model, setup, optimizer, shardings, key), 0
+        # Let the initial state settle before the first donated step: with the asynchronous init
+        # still in flight, the first step on XLA:CPU was seen to hang under heavy machine load.
+        state = jax.block_until_ready(state)
         train_step = make_train_step(setup, optimizer, schedule, shardings, mesh)
         eval_step = make_eval_step(setup, shardings, mesh)
         return _loop(config, out, state, start, train_step, eval_step, train_iter, eval_data, batches,
