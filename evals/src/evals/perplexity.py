@@ -17,6 +17,8 @@ import pathlib
 import sys
 from typing import Any
 
+from train.xla_env import avoid_cpu_eigen_pool_hang
+
 import numpy as np
 from jaxtyping import Bool, Int
 
@@ -182,6 +184,7 @@ def evaluate_checkpoint(checkpoint: str | pathlib.Path, data: str, *, batch_size
 
 
 def main(argv: list[str] | None = None) -> int:
+    avoid_cpu_eigen_pool_hang()  # before JAX starts (see train.xla_env)
     parser = argparse.ArgumentParser(prog="python -m evals.perplexity", description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", required=True, help="run folder of train.main (or its checkpoints/)")
     parser.add_argument("--data", required=True, help="text file, folder of text files, or 'embedded'")

@@ -20,6 +20,8 @@ import shlex
 import sys
 from typing import Any
 
+from train.xla_env import avoid_cpu_eigen_pool_hang
+
 from .suites import SUITES, RunSpec, Suite, get_suite
 
 RESULTS_JSON, RESULTS_MD, LOSS_PNG = "results.json", "results.md", "loss_curves.png"
@@ -191,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    avoid_cpu_eigen_pool_hang()  # before JAX starts (see train.xla_env)
     args = build_parser().parse_args(argv)
     try:
         suite = get_suite(args.suite)
