@@ -43,6 +43,8 @@ def test_gammas_get_no_gradient_on_either_path():
         (dict(impl="cuda"), "impl must be one of"),
         (dict(espa=(1.0, 0.5), bias=jnp.zeros((24, 24))), "either espa or bias"),
         (dict(espa=(1.0,)), "pair"),
+        (dict(espa=(0.2, 0.5)), "0 < gamma < gamma_prev"),
+        (dict(espa=(jnp.inf, 0.0)), "0 < gamma < gamma_prev"),
         (dict(bias=jnp.zeros((3, 24, 24)), impl="pallas"), "heads axis has size 3"),
         (dict(bias=jnp.zeros((24, 23)), impl="pallas"), "does not match sequence length"),
         (dict(row_scale=jnp.ones((5, 24)), impl="pallas"), "heads axis has size 5"),

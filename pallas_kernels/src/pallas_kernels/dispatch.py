@@ -59,6 +59,7 @@ def attention(
             raise ValueError("espa generates its own bias and row scale; pass either espa or bias/row_scale, not both")
         if len(espa) != 2:
             raise ValueError(f"espa must be a pair (gamma_prev, gamma), got {espa!r}")
+        _check_gammas(*espa)
         gamma_prev, gamma = (jax.lax.stop_gradient(g) for g in espa)
     backend, interpret = pallas_backend()
     if impl == "xla" or (impl == "auto" and interpret):
@@ -72,3 +73,16 @@ def attention(
         q, k, v, bias=bias, row_scale=row_scale, espa_coeffs=coeffs, sm_scale=sm_scale, causal=causal,
         backend=backend, interpret=interpret,
     )
+
+
+def _check_gammas(gamma_prev, gamma) -> None:
+    """Reject concrete gammas outside 0 < γ_l < γ_{l−1} (traced ones cannot be checked here)."""
+    try:
+        gp, g = float(gamma_prev), float(gamma)
+    except (jax.errors.ConcretizationTypeError, TypeError):
+        return
+    if not (0.0 < g < gp and g != float("inf")):
+        raise ValueError(
+            f"espa needs 0 < gamma < gamma_prev (gamma_prev = inf for layer 1), got ({gp}, {g}); "
+            "use a decreasing schedule such as sigprop.espa_gammas"
+        )
