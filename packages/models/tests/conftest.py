@@ -10,7 +10,7 @@ import skipless_models as sm
 
 # Tests compile dozens of tiny programs; XLA's backend optimisations dominate their cost and do not
 # change results beyond float rounding.
-_FAST = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+_FAST = {"xla_backend_optimization_level": 0}
 
 
 def _compile_fast(fn, *args):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -26,7 +27,7 @@ _EMBED_STD = {"gpt2": 0.02, "fan_in": 1.0, "sigprop": 1.0}
 _POS_STD = {"gpt2": 0.01, "fan_in": 0.1, "sigprop": 0.1}
 
 
-def _make_blocks(config: ModelConfig, key: PRNGKeyArray) -> Block:
+def _init_blocks(config: ModelConfig, key: PRNGKeyArray) -> Block:
     init = config.resolved_init
     alpha = tat_alpha(config)
 
@@ -46,15 +47,52 @@ def _make_blocks(config: ModelConfig, key: PRNGKeyArray) -> Block:
             )
         return Block(attention, mlp, kind=config.block, norm=config.norm, width=config.width)
 
-    blocks = eqx.filter_vmap(make_block)(jax.random.split(key, config.depth))
+    return eqx.filter_vmap(make_block)(jax.random.split(key, config.depth))
+
+
+def _init_model(config: ModelConfig, key: PRNGKeyArray) -> Transformer:
+    """The random part of the initialisation (everything but the SPA buffers)."""
+    init = config.resolved_init
+    k_embed, k_pos, k_blocks, k_head = jax.random.split(key, 4)
+    embed = normal(k_embed, (config.vocab_size, config.width), _EMBED_STD[init])
+    pos_embed = None
+    if config.position == "learned":
+        pos_embed = normal(k_pos, (config.seq_len, config.width), _POS_STD[init])
+    head_std = 0.02 if init == "gpt2" else config.width**-0.5
+    head = normal(k_head, (config.width, config.vocab_size), head_std)
+    final_norm = Norm(config.width, config.norm) if config.block in ("preln", "skipless_ln") else None
+    return Transformer(
+        embed=embed, pos_embed=pos_embed, blocks=_init_blocks(config, k_blocks), final_norm=final_norm,
+        head=head, config=config,
+    )
+
+
+# The init program runs once, so XLA's backend optimisations only cost compile time (seconds on CPU).
+_INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_init(config: ModelConfig, key_aval: jax.ShapeDtypeStruct):
+    shapes = jax.eval_shape(functools.partial(_init_model, config), key_aval)
+    _, static = eqx.partition(shapes, lambda x: isinstance(x, jax.ShapeDtypeStruct))
+    fn = jax.jit(lambda k: eqx.filter(_init_model(config, k), eqx.is_array))
+    return fn.lower(key_aval).compile(compiler_options=_INIT_COMPILER_OPTIONS), static
+
+
+def _initialise(config: ModelConfig, key: PRNGKeyArray) -> Transformer:
+    if isinstance(key, jax.core.Tracer):  # traced (e.g. under eval_shape or jit): stay symbolic
+        model = _init_model(config, key)
+    else:
+        compiled, static = _compiled_init(config, jax.ShapeDtypeStruct(key.shape, key.dtype))
+        model = eqx.combine(compiled(key), static)
     if config.is_spa:
         bias_LxTxT, scale_LxT = spa_buffers(config)
-        blocks = eqx.tree_at(
-            lambda b: (b.attention.spa_bias, b.attention.spa_scale),
-            blocks,
+        model = eqx.tree_at(
+            lambda m: (m.blocks.attention.spa_bias, m.blocks.attention.spa_scale),
+            model,
             (jnp.asarray(bias_LxTxT), jnp.asarray(scale_LxT)),
         )
-    return blocks
+    return model
 
 
 def describe(config: ModelConfig) -> str:
@@ -86,23 +124,7 @@ def build_model(config: ModelConfig, *, key: PRNGKeyArray, verbose: bool = True)
             "attention assumes; use position='none' or 'rope' with SPA",
             stacklevel=2,
         )
-    init = config.resolved_init
-    k_embed, k_pos, k_blocks, k_head = jax.random.split(key, 4)
-    embed = normal(k_embed, (config.vocab_size, config.width), _EMBED_STD[init])
-    pos_embed = None
-    if config.position == "learned":
-        pos_embed = normal(k_pos, (config.seq_len, config.width), _POS_STD[init])
-    head_std = 0.02 if init == "gpt2" else config.width**-0.5
-    head = normal(k_head, (config.width, config.vocab_size), head_std)
-    final_norm = Norm(config.width, config.norm) if config.block in ("preln", "skipless_ln") else None
-    model = Transformer(
-        embed=embed,
-        pos_embed=pos_embed,
-        blocks=_make_blocks(config, k_blocks),
-        final_norm=final_norm,
-        head=head,
-        config=config,
-    )
+    model = _initialise(config, key)
     if verbose:
         print(describe(config), flush=True)
     return model

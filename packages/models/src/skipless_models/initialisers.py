@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import numpy as np
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
@@ -12,8 +13,20 @@ def normal(key: PRNGKeyArray, shape: tuple[int, ...], std: float) -> Float[Array
     return std * jax.random.normal(key, shape, jnp.float32)
 
 
+def _orthonormal_columns_host(g: np.ndarray) -> np.ndarray:
+    """Q of a float64 QR on the host, signs fixed by diag(R) (Haar-distributed); batched over leading axes."""
+    q, r = np.linalg.qr(np.asarray(g, np.float64))
+    signs = np.sign(np.diagonal(r, axis1=-2, axis2=-1))
+    signs[signs == 0] = 1.0
+    return (q * signs[..., None, :]).astype(np.float32)
+
+
 def orthogonal(key: PRNGKeyArray, n_in: int, n_out: int) -> Float[Array, "n_in n_out"]:
     """Haar-random matrix with orthonormal columns (n_in ≥ n_out) or orthonormal rows (n_in < n_out).
+
+    The QR runs in float64 numpy through `jax.pure_callback`: XLA's CPU QR (a LAPACK custom call)
+    intermittently deadlocked inside compiled init programs with jax 0.10, and float64 is exact enough
+    for the orthogonality the signal-propagation tests check.
 
     **Arguments:**
     - `key`: PRNG key.
@@ -23,8 +36,9 @@ def orthogonal(key: PRNGKeyArray, n_in: int, n_out: int) -> Float[Array, "n_in n
     """
     big, small = max(n_in, n_out), min(n_in, n_out)
     g = jax.random.normal(key, (big, small), jnp.float32)
-    q, r = jnp.linalg.qr(g)
-    q = q * jnp.sign(jnp.diagonal(r))[None, :]  # sign fix makes the distribution Haar
+    q = jax.pure_callback(
+        _orthonormal_columns_host, jax.ShapeDtypeStruct((big, small), jnp.float32), g, vmap_method="broadcast_all"
+    )
     return q if n_in >= n_out else q.T
 
 
