@@ -68,3 +68,17 @@ def test_non_power_of_two_block_is_rejected():
     q, k, v = _qkv()
     with pytest.raises(ValueError, match="powers of two"):
         fused_attention(q, k, v, block_q=48, interpret=True)
+
+
+def test_auto_only_picks_kernels_verified_on_hardware(monkeypatch):
+    import pallas_kernels.dispatch as dispatch
+
+    monkeypatch.setattr(dispatch, "pallas_backend", lambda: ("gpu", False))
+    assert dispatch.resolve_impl("auto") == "xla"  # compiled GPU kernels not yet verified
+    monkeypatch.setattr(dispatch, "VERIFIED_COMPILED_BACKENDS", frozenset({"gpu"}))
+    assert dispatch.resolve_impl("auto") == "pallas"
+    monkeypatch.setattr(dispatch, "pallas_backend", lambda: ("gpu", True))
+    assert dispatch.resolve_impl("auto") == "xla"  # never interpret mode by default
+    assert dispatch.resolve_impl("pallas") == "pallas"
+    with pytest.raises(ValueError, match="impl must be one of"):
+        dispatch.resolve_impl("triton")

@@ -1,18 +1,19 @@
 """Fused causal attention with additive / generated (E-SPA) bias and per-row rescaling.
 
 Public API:
-- `attention`: the interface models call (`impl="auto" | "xla" | "pallas"`).
+- `attention`: the interface models call (`impl="auto" | "xla" | "pallas"`); `resolve_impl` says what "auto" picks.
 - `fused_attention`: the Pallas kernel family directly (choose backend, interpret mode, tiles).
 - `attention_reference`: the XLA reference (the oracle in tests).
 - `espa_coefficients`, `espa_log_bias`, `espa_row_scale`: the E-SPA closed form in JAX.
 """
 
-from pallas_kernels.dispatch import attention, pallas_backend
+from pallas_kernels.dispatch import VERIFIED_COMPILED_BACKENDS, attention, pallas_backend, resolve_impl
 from pallas_kernels.espa import espa_coefficients, espa_log_bias, espa_row_scale
 from pallas_kernels.fused import fused_attention
 from pallas_kernels.reference import attention_reference
 
 __all__ = [
+    "VERIFIED_COMPILED_BACKENDS",
     "attention",
     "attention_reference",
     "espa_coefficients",
@@ -20,4 +21,5 @@ __all__ = [
     "espa_row_scale",
     "fused_attention",
     "pallas_backend",
+    "resolve_impl",
 ]
