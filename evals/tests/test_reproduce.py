@@ -53,8 +53,7 @@ def test_outcomes_of_each_invocation(suite_out):
 def test_resumed_run_has_every_step_once(suite_out):
     records = [json.loads(line) for line in _metrics(suite_out["out"], "espa-hi").splitlines()]
     steps = [r["step"] for r in records if "loss" in r]
-    assert steps == list(range(1, 9))
-    assert "resumed" not in _metrics(suite_out["out"], "espa-lo")
+    assert steps == list(range(1, 9))  # steps 1-3 from the interrupted call, 4-8 from the resumed one
 
 
 def test_three_outputs_written(suite_out):

@@ -45,7 +45,7 @@ def train_command(suite: Suite, spec: RunSpec, lr: str, data: str, out: pathlib.
     flags = [f"--{k.replace('_', '-')} {v}" for k, v in fields.items()]
     flags += [f"--lr-mult {group}={factor:g}" for group, factor in multipliers.items()]
     text = f"--data {shlex.quote(data)}"
-    if suite.train_file:
+    if suite.train_file and data != "embedded" and not data.startswith("hf:"):
         text = (f"--data {shlex.quote(os.path.join(data, suite.train_file))} "
                 f"--eval-data {shlex.quote(os.path.join(data, suite.eval_file))}")
     tokenizer = f" --tokenizer {suite.tokenizer}" if suite.tokenizer else ""

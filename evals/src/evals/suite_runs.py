@@ -34,14 +34,15 @@ class DataPaths:
 def resolve_data(suite: Suite, data: str, out: pathlib.Path) -> DataPaths:
     """Maps `--data` onto training and evaluation text for `suite`.
 
-    **Arguments:** `suite`; `data`: "embedded", a text file (its tail is held out), or a folder
-    holding the suite's `train_file` / `eval_file` (e.g. WikiText-2's valid.txt / test.txt); `out`.
+    **Arguments:** `suite`; `data`: "embedded", "hf:NAME" (a Hugging Face dataset; its tail is held
+    out), a text file (likewise), or a folder holding the suite's `train_file` / `eval_file` (e.g.
+    WikiText-2's valid.txt / test.txt); `out`.
 
     **Returns:** `DataPaths`; raises `ValueError` naming what is missing.
     """
     data_dir = str(out / "data")
-    if data == "embedded":
-        return DataPaths("embedded", None, data_dir)
+    if data == "embedded" or data.startswith("hf:"):
+        return DataPaths(data, None, data_dir)
     path = pathlib.Path(data)
     if path.is_file():
         return DataPaths(str(path.resolve()), None, data_dir)

@@ -188,17 +188,19 @@ SUITES: dict[str, Suite] = {
     ),
     "wt103-36l": Suite(
         name="wt103-36l",
-        description="The paper's WikiText-103 depth (36 layers), width 512, T=512: for accelerator clusters.",
+        description=("The paper's WikiText-103 depth (36 layers), width 512, T=512: for accelerator clusters "
+                     "(--data: the folder with wiki.train.tokens and wiki.valid.tokens)."),
         model=dict(depth=36, width=512, heads=8, mlp_width=2048, seq_len=512),
         train=dict(batch_size=64, steps=50_000, warmup=1_000, eval_every=1_000, eval_batches=64,
                    checkpoint_every=1_000, log_every=50, diagnostics_every=1_000, keep_checkpoints=2),
         runs=tuple(comparison_runs({m: ((5e-4, 1e-3) if m == BASELINE else (1e-4, 3e-4)) for m in METHODS},
                                    second_seed=_HEADLINE)),
-        tokenizer="bpe:32768", runnable_here=False,
+        train_file="wiki.train.tokens", eval_file="wiki.valid.tokens", tokenizer="bpe:32768", runnable_here=False,
     ),
     "c4-72l": Suite(
         name="c4-72l",
-        description="The paper's C4 depth (72 layers), width 512, T=512: for accelerator clusters.",
+        description=("The paper's C4 depth (72 layers), width 512, T=512: for accelerator clusters "
+                     "(--data hf:allenai/c4:en, or a local folder/JSON Lines of C4 text)."),
         model=dict(depth=72, width=512, heads=8, mlp_width=2048, seq_len=512),
         train=dict(batch_size=64, steps=100_000, warmup=2_000, eval_every=2_000, eval_batches=64,
                    checkpoint_every=2_000, log_every=100, diagnostics_every=2_000, keep_checkpoints=2),
