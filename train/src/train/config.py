@@ -57,10 +57,10 @@ class TrainConfig:
     tokenizer: str | None = None
     data_dir: str | None = None
     batch_size: int = 16
-    steps: int = 300
+    steps: int = 200
     optimizer: str = "adamw"
     lr: float = 1e-3
-    warmup: int = 30
+    warmup: int = 20
     schedule: str = "cosine"
     min_lr_ratio: float = 0.1
     beta1: float = 0.9

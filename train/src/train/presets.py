@@ -15,7 +15,7 @@ from skipless_models import ModelConfig
 
 # Run length and batch per preset [our choice]; cpu-tiny finishes in a few minutes on 2 CPU cores.
 _RUN_SHAPE = {
-    "cpu-tiny": dict(batch_size=16, steps=300, warmup=30, eval_every=100, checkpoint_every=100),
+    "cpu-tiny": dict(batch_size=16, steps=200, warmup=20, eval_every=100, checkpoint_every=100),
     "wt103-36l": dict(batch_size=64, steps=50_000, warmup=1_000, eval_every=1_000, checkpoint_every=1_000),
     "c4-72l": dict(batch_size=64, steps=100_000, warmup=2_000, eval_every=2_000, checkpoint_every=2_000),
 }
