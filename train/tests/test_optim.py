@@ -4,7 +4,6 @@ buffers, clipping that ignores buffer gradients."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from skipless_models import ModelConfig
