@@ -79,8 +79,15 @@ def _compiled_init(config: ModelConfig, key_aval: jax.ShapeDtypeStruct):
     return fn.lower(key_aval).compile(compiler_options=_INIT_COMPILER_OPTIONS), static
 
 
+def _is_traced(x) -> bool:
+    tracer = getattr(jax.core, "Tracer", None)
+    if tracer is None:  # newer jax may stop re-exporting it
+        from jax._src.core import Tracer as tracer
+    return isinstance(x, tracer)
+
+
 def _initialise(config: ModelConfig, key: PRNGKeyArray) -> Transformer:
-    if isinstance(key, jax.core.Tracer):  # traced (e.g. under eval_shape or jit): stay symbolic
+    if _is_traced(key):  # traced (e.g. under eval_shape or jit): stay symbolic
         model = _init_model(config, key)
     else:
         compiled, static = _compiled_init(config, jax.ShapeDtypeStruct(key.shape, key.dtype))

@@ -49,6 +49,8 @@ class ModelConfig:
     - `wk_init_scale`: std of W_K is `wk_init_scale / √D` under "sigprop" init.
     - `attention_impl`: "xla" reference, "pallas" kernel, "auto" (Pallas on GPU/TPU, XLA on CPU).
     - `compute_dtype`: "float32" or "bfloat16" (parameters stay float32; softmax and loss in float32).
+    - `remat`: recompute each block's activations in the backward pass (`jax.checkpoint`), trading
+      compute for memory in deep models.
     """
 
     vocab_size: int = 256
@@ -73,6 +75,7 @@ class ModelConfig:
     wk_init_scale: float = 1.0
     attention_impl: str = "auto"
     compute_dtype: str = "float32"
+    remat: bool = False
 
     def __post_init__(self):
         if self.mlp_width is None:

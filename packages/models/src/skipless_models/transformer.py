@@ -52,6 +52,8 @@ class Transformer(eqx.Module):
         def step(x, layer_params):
             return eqx.combine(layer_params, static)(x), None
 
+        if self.config.remat:
+            step = jax.checkpoint(step)
         x_BxTxD, _ = jax.lax.scan(step, x_BxTxD, params)
         return x_BxTxD
 
