@@ -22,6 +22,8 @@ TINY = Suite(
         RunSpec("espa-lo", "vanilla-espa", "sweep", lr=1e-3),
         RunSpec("espa-hi", "vanilla-espa", "sweep", lr=1e-2),
         RunSpec("espa-s1", "vanilla-espa", "seed", lr_from="vanilla-espa", seed=1),
+        # Two leaky-ReLU blocks cannot reach C_f(0) = 0.99: the trainer rejects it, the suite goes on.
+        RunSpec("espa-bad-eta", "vanilla-espa", "ablation", lr_from="vanilla-espa", model=dict(tat_eta=0.99)),
     ),
     tokenizer="byte",
 )
@@ -45,7 +47,7 @@ def test_outcomes_of_each_invocation(suite_out):
     assert suite_out["first"]["outcomes"] == {"preln": "complete", "espa-lo": "complete"}
     assert suite_out["interrupted"]["outcomes"] == {"espa-hi": "stopped"}
     assert suite_out["final"]["outcomes"] == {"preln": "skipped", "espa-lo": "skipped", "espa-hi": "complete",
-                                             "espa-s1": "complete"}
+                                             "espa-s1": "complete", "espa-bad-eta": "failed"}
     # A skipped run is not touched.
     assert _metrics(suite_out["out"], "preln") == suite_out["preln_metrics"]
 
@@ -64,7 +66,9 @@ def test_three_outputs_written(suite_out):
     for method in ("preln", "vanilla-espa"):
         assert f"| {method} |" in table
     assert "unigram" in table and "bigram" in table
-    assert {r["name"]: r["state"] for r in results["runs"]} == dict.fromkeys(["preln", "espa-lo", "espa-hi", "espa-s1"], "complete")
+    states = {r["name"]: r["state"] for r in results["runs"]}
+    assert states == dict.fromkeys(["preln", "espa-lo", "espa-hi", "espa-s1"], "complete") | {"espa-bad-eta": "failed"}
+    assert "out of reach" in {r["name"]: r for r in results["runs"]}["espa-bad-eta"]["message"]
 
 
 def test_best_lr_and_headline(suite_out):

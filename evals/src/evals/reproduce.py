@@ -140,13 +140,14 @@ def reproduce(suite: Suite, data: str, out: str | pathlib.Path, *, only: list[st
     - `stop_after`: stop each run after this many steps of this call (tests of resumption).
     - `command`: the command line to record in the results.
 
-    **Returns:** `{"outcomes": {run: "complete" | "skipped" | "diverged" | "stopped" | "waiting"},
+    **Returns:** `{"outcomes": {run: "complete" | "skipped" | "diverged" | "failed" | "stopped" |
+    "waiting"},
     "results": the results record}`. Stops at the first "stopped" run.
     """
     import skipless_data
 
     from .results import best_lr
-    from .suite_runs import execute_run, resolve_data, train_config
+    from .suite_runs import execute_run, mark_failed, read_status, resolve_data, train_config
 
     out = pathlib.Path(out)
     unknown = sorted(set(only or []) - {r.name for r in suite.runs})
@@ -169,7 +170,13 @@ def reproduce(suite: Suite, data: str, out: str | pathlib.Path, *, only: list[st
             continue
         run_dir = out / "runs" / spec.name
         print(f"=== {spec.name} ({spec.role}, {spec.method}, lr {lr:g}, seed {spec.seed})", flush=True)
-        outcome = execute_run(train_config(suite, spec, lr, paths, run_dir), run_dir, stop_after=stop_after)
+        try:
+            config = train_config(suite, spec, lr, paths, run_dir)
+        except ValueError as error:
+            config = None
+            outcome = "skipped" if read_status(run_dir) else mark_failed(run_dir, error)
+        if config is not None:
+            outcome = execute_run(config, run_dir, stop_after=stop_after)
         outcomes[spec.name] = outcome
         print(f"=== {spec.name}: {outcome}", flush=True)
         if outcome == "stopped":

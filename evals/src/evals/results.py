@@ -28,8 +28,8 @@ def run_record(suite: Suite, out: pathlib.Path, name: str) -> dict[str, Any]:
     """One run's state and measures.
 
     **Returns:** `name`, `method`, `role`, `label`, `seed`, `state` ("complete" | "diverged" |
-    "partial" | "pending"), `lr` (`None` until the run started), `vocab_size`, `measures` (or
-    `None` while pending), `train_curve`, `eval_curve` (`[(step, loss)]`).
+    "failed" | "partial" | "pending"), `message` (why it failed or diverged), `lr` (`None` until the
+    run started), `vocab_size`, `measures` (or `None` while pending), `train_curve`, `eval_curve` (`[(step, loss)]`).
     """
     spec = suite.run(name)
     run_dir = out / "runs" / name
@@ -40,7 +40,8 @@ def run_record(suite: Suite, out: pathlib.Path, name: str) -> dict[str, Any]:
     state = status["state"] if status else ("partial" if config else "pending")
     record: dict[str, Any] = dict(name=name, method=spec.method, role=spec.role, label=spec.label or name,
                                   seed=spec.seed, state=state, lr=config["lr"] if config else None,
-                                  vocab_size=config["model"]["vocab_size"] if config else None, measures=None)
+                                  vocab_size=config["model"]["vocab_size"] if config else None, measures=None,
+                                  message=status.get("message") if status else None)
     split = curves(records)
     record.update(train_curve=split["train"], eval_curve=split["eval"])
     if config and records:
@@ -58,14 +59,14 @@ def best_lr(suite: Suite, out: pathlib.Path, method: str) -> float | None:
     """The best LR of `method`'s seed-0 sweep, or `None` while any of those runs is unfinished.
 
     Ranking: final eval loss (final train loss when the run has no eval); diverged runs rank last.
-    If every sweep run diverged, the smallest LR is returned.
+    If every sweep run diverged or failed, the smallest LR is returned.
     """
     sweep = [run_record(suite, out, r.name) for r in suite.runs if r.role == "sweep" and r.method == method]
-    if not sweep or any(r["state"] not in ("complete", "diverged") for r in sweep):
+    if not sweep or any(r["state"] not in ("complete", "diverged", "failed") for r in sweep):
         return None
     usable = [r for r in sweep if _usable(r)]
     if not usable:
-        return min(r["lr"] for r in sweep)
+        return min(spec.lr for spec in suite.runs if spec.role == "sweep" and spec.method == method)
 
     def score(r):
         m = r["measures"]

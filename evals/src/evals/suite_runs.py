@@ -1,8 +1,8 @@
 """Turning a suite's `RunSpec` into a `TrainConfig` and running it resumably.
 
 Each run lives in `OUT/runs/<name>/` (the trainer's run folder). A run is finished when its
-`suite_status.json` exists (written after the trainer returns, or when it stops on a non-finite
-loss); such runs are skipped. A folder without that file is resumed from its newest checkpoint; a
+`suite_status.json` exists (written after the trainer returns, when it stops on a non-finite loss,
+or when it rejects the configuration); such runs are skipped. A folder without that file is resumed from its newest checkpoint; a
 folder the trainer created but never checkpointed is moved aside to `<name>.abandoned-<n>` and the
 run starts again.
 """
@@ -83,7 +83,7 @@ def train_config(suite: Suite, spec: RunSpec, lr: float, data: DataPaths, run_di
 
 
 def read_status(run_dir: pathlib.Path) -> dict[str, Any] | None:
-    """**Returns:** the run's `suite_status.json` (`state`: "complete" | "diverged"), or `None`."""
+    """**Returns:** the run's `suite_status.json` (`state`: "complete" | "diverged" | "failed"), or `None`."""
     path = run_dir / STATUS_FILE
     return json.loads(path.read_text()) if path.is_file() else None
 
@@ -92,6 +92,17 @@ def _write_status(run_dir: pathlib.Path, **status: Any) -> None:
     partial = run_dir / (STATUS_FILE + ".tmp")
     partial.write_text(json.dumps(status, indent=2, sort_keys=True) + "\n")
     partial.replace(run_dir / STATUS_FILE)
+
+
+def mark_failed(run_dir: pathlib.Path, error: Exception) -> str:
+    """Records that a run's configuration was rejected (delete the folder to try it again).
+
+    **Returns:** "failed".
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_status(run_dir, state="failed", message=" ".join(str(error).split()))
+    print(f"{run_dir.name}: failed: {error}", flush=True)
+    return "failed"
 
 
 def _has_checkpoint(run_dir: pathlib.Path) -> bool:
@@ -113,8 +124,9 @@ def execute_run(config, run_dir: pathlib.Path, *, stop_after: int | None = None)
     **Arguments:** `config` (`TrainConfig` for a fresh start; a resume uses the saved one),
     `run_dir` (= `config.out`), `stop_after` (stop after this many steps of this call, for tests).
 
-    **Returns:** "skipped" (already finished), "complete", "diverged" or "stopped" (a signal or
-    `stop_after` interrupted it; run the suite again to continue).
+    **Returns:** "skipped" (already finished), "complete", "diverged", "failed" (the trainer rejected
+    the configuration; the message is in `suite_status.json`) or "stopped" (a signal or `stop_after`
+    interrupted it; run the suite again to continue).
     """
     from train.config import TrainConfig
     from train.loop import NonFiniteLoss, run
@@ -136,6 +148,8 @@ def execute_run(config, run_dir: pathlib.Path, *, stop_after: int | None = None)
     except NonFiniteLoss as error:
         _write_status(run_dir, state="diverged", message=str(error))
         return "diverged"
+    except ValueError as error:  # a configuration this run cannot have: record it, let the suite go on
+        return mark_failed(run_dir, error)
     if result.stopped_by is not None:
         return "stopped"
     _write_status(run_dir, state="complete", final_step=result.final_step, eval_loss=result.eval_loss)
