@@ -89,6 +89,20 @@ def test_no_readable_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no readable checkpoint"):
         checkpointer.restore(abstract_arrays(_state(0)))
     checkpointer.close()
+
+
+def test_mismatched_target_moves_nothing(tmp_path):
+    # A wrong restore target fails on every step: the files are fine, so none may be moved aside.
+    with Checkpointer(tmp_path / "ckpt") as checkpointer:
+        checkpointer.save(1, _state(1))
+        checkpointer.save(2, _state(2))
+        checkpointer.wait_until_finished()
+        wrong = abstract_arrays({"params": {"w": jnp.zeros((3, 3))}})
+        with pytest.raises(FileNotFoundError, match="restore target matches"):
+            checkpointer.restore(wrong)
+        assert checkpointer.all_steps() == [1, 2]
+        assert not (tmp_path / "ckpt" / "corrupt").exists()
+        assert checkpointer.restore(abstract_arrays(_state(0))).step == 2
     with pytest.raises(ValueError, match="max_to_keep"):
         Checkpointer(tmp_path / "bad", max_to_keep=0)
 

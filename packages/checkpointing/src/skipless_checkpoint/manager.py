@@ -42,8 +42,9 @@ class Checkpointer:
     per process, so data resumes exactly) and `config` (a JSON dict). Saves are asynchronous:
     `save` returns once device buffers are copied and the write finishes in the background.
     Steps whose write never finished (killed mid-save) are invisible; a step that fails to
-    restore is moved to `directory/corrupt/` and the next older one is used, with a
-    `CheckpointFallbackWarning`.
+    restore while an older one restores is moved to `directory/corrupt/` (kept, not deleted) and
+    the older one is used, with a `CheckpointFallbackWarning`. When no step restores, nothing is
+    moved (the restore target, not the files, is then the likely problem).
 
     **Arguments:**
 
@@ -118,23 +119,29 @@ class Checkpointer:
         self.wait_until_finished()
         if step is not None:
             return self._restore_step(step, abstract_arrays, data_iterator)
-        failures = []
+        failed: list[tuple[int, Exception]] = []
         for candidate in reversed(self.all_steps()):
             try:
                 restored = self._restore_step(candidate, abstract_arrays, data_iterator)
-            except Exception as error:  # any read failure means this step is unusable
-                failures.append(f"step {candidate}: {type(error).__name__}: {str(error)[:300]}")
-                moved = self._quarantine(candidate)
+            except Exception as error:  # any read failure makes this step a fallback candidate
+                failed.append((candidate, error))
+                continue
+            # Only now, with an older step readable, are the newer failures the files' fault (not a
+            # mismatched target): move them aside so their step numbers can be written again.
+            for bad_step, error in failed:
+                moved = self._quarantine(bad_step)
                 warnings.warn(
-                    f"checkpoint step {candidate} in {self.directory} is incomplete or corrupt "
-                    f"({type(error).__name__}); moved it to {moved} and trying the previous one.",
+                    f"checkpoint step {bad_step} in {self.directory} is incomplete or corrupt "
+                    f"({type(error).__name__}); moved it to {moved} and restored step {candidate} instead.",
                     CheckpointFallbackWarning,
                     stacklevel=2,
                 )
-                continue
             return restored
-        detail = ("; ".join(failures)) if failures else "no finished checkpoint steps"
-        raise FileNotFoundError(f"no readable checkpoint in {self.directory} ({detail}); start a new run instead of resuming.")
+        detail = "; ".join(f"step {s}: {type(e).__name__}: {str(e)[:300]}" for s, e in failed)
+        raise FileNotFoundError(
+            f"no readable checkpoint in {self.directory} ({detail or 'no finished checkpoint steps'}); "
+            "check that the restore target matches the saved state, or start a new run."
+        )
 
     def _restore_step(self, step: int, abstract_arrays: Any, data_iterator: Any) -> RestoredCheckpoint:
         items = {_ARRAYS: ocp.args.StandardRestore(abstract_arrays), _CONFIG: ocp.args.JsonRestore()}
