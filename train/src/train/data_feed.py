@@ -9,6 +9,32 @@ import numpy as np
 from jax.sharding import NamedSharding
 
 
+def process_rows(sharding: NamedSharding, global_batch_size: int) -> tuple[int, int]:
+    """Which block of every global batch this process must load, from the devices it holds.
+
+    With the "data" axis spread over processes each process loads its own block; when processes
+    share rows (a "model" axis spanning processes) they load the same block.
+
+    **Arguments:**
+
+    - `sharding`: the global batch sharding (rows over "data").
+    - `global_batch_size`: rows `B` of a global batch.
+
+    **Returns:** `(block_index, block_count)`: this process loads rows
+    `[i * B / n, (i + 1) * B / n)`. Raises `ValueError` when its rows are not one such block.
+    """
+    indices = sharding.addressable_devices_indices_map((global_batch_size, 1)).values()
+    rows = sorted({(s[0].start or 0, global_batch_size if s[0].stop is None else s[0].stop) for s in indices})
+    start, stop = rows[0][0], rows[-1][1]
+    covered = sum(b - a for a, b in rows)
+    if covered != stop - start or global_batch_size % (stop - start) or start % (stop - start):
+        raise ValueError(
+            f"this process's devices hold rows {rows} of the {global_batch_size}-row batch, not one contiguous "
+            "block; pass a --mesh whose data axis is a multiple or a divisor of the process count."
+        )
+    return start // (stop - start), global_batch_size // (stop - start)
+
+
 def to_global(local_rows: np.ndarray, sharding: NamedSharding) -> jax.Array:
     """Assembles one global batch from every process's rows (each process passes only its own).
 

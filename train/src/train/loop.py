@@ -18,7 +18,8 @@ from skipless_checkpoint import Checkpointer
 from .config import TrainConfig
 from .diagnostics import gain_values, peak_flops_per_second
 from .evaluate import evaluate
-from .data_feed import to_global
+from .data_feed import process_rows, to_global
+from .data_position import restore_data_position, saved_layouts
 from .mesh import check_batch_fits, make_mesh
 from .metrics import MetricsWriter
 from .optim import learning_rate_schedule, make_optimizer
@@ -107,21 +108,29 @@ def run(config: TrainConfig, *, resume: bool = False, stop_after: int | None = N
     schedule = learning_rate_schedule(config)
     shardings = state_shardings(setup, optimizer, mesh)
     batches = batch_sharding(mesh)
+    block, blocks = process_rows(batches, config.batch_size)  # this process's rows of every batch
     train_iter = iter(skipless_data.train_dataset(
         info, seq_len=config.model.seq_len, global_batch_size=config.batch_size, seed=config.seed,
-        process_index=jax.process_index(), process_count=jax.process_count(),
+        process_index=block, process_count=blocks,
     ))
     eval_data = None
     if info.num_tokens.get("eval", 0) > config.model.seq_len:
         eval_data = skipless_data.eval_batches(
             info, seq_len=config.model.seq_len, batch_size=config.batch_size,
-            process_index=jax.process_index(), process_count=jax.process_count(),
+            process_index=block, process_count=blocks,
         )
     checkpointer = Checkpointer(out / CHECKPOINT_DIR, max_to_keep=config.keep_checkpoints)
     writer = MetricsWriter(out, enabled=is_main)
     try:
         if resume:
-            restored = checkpointer.restore(abstract_state(setup, optimizer, shardings), data_iterator=train_iter)
+            # A checkpoint from another process count: Grain cannot restore it, the position carries over.
+            latest = checkpointer.latest_step()
+            saved_by = saved_layouts(out / CHECKPOINT_DIR / str(latest) / "data") if latest is not None else set()
+            same_layout = latest is None or jax.process_count() in saved_by
+            restored = checkpointer.restore(abstract_state(setup, optimizer, shardings),
+                                            data_iterator=train_iter if same_layout else None)
+            if not same_layout:
+                restore_data_position(train_iter, out / CHECKPOINT_DIR / str(restored.step) / "data")
             _check_resumed_model(restored.config, config)
             state, start = restored.arrays, restored.step
             if is_main:
