@@ -96,7 +96,10 @@ def _init_summaries(suite: Suite, out: pathlib.Path) -> dict[str, dict[str, floa
         model = json.loads(config_path.read_text())["model"]
         key = json.dumps(model, sort_keys=True)
         if key not in cache:
-            cache[key] = init_signal_summary(ModelConfig.from_dict(model))
+            try:
+                cache[key] = init_signal_summary(ModelConfig.from_dict(model))
+            except ValueError as error:  # a model the trainer rejected too (its run is marked failed)
+                cache[key] = {"error": " ".join(str(error).split())}
             cache_path.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
         found[spec.name] = cache[key]
     return found

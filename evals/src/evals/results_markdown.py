@@ -107,4 +107,8 @@ def results_markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {r['name']} | {r['label']} | {r['lr'] if r['lr'] is not None else '–'} | {r['state']} | "
                          f"{_num(m.get('final_eval_loss'))} | {_multiplier(r['vs_baseline'])} | "
                          f"{'yes' if m.get('diverged') else 'no' if m else '–'} | {_init(r)[0]} |")
+    troubled = [r for r in results["runs"] if r.get("message")]
+    if troubled:
+        lines += ["", "## Runs that failed or stopped on a non-finite loss", ""]
+        lines += [f"- `{r['name']}` ({r['state']}): {r['message']}" for r in troubled]
     return "\n".join(lines) + "\n"

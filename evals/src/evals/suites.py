@@ -131,8 +131,8 @@ def comparison_runs(lrs: dict[str, tuple[float, ...]], *, second_seed: tuple[str
 def ablation_runs(only: tuple[str, ...] | None = None, *, eta_high: float = 0.9) -> list[RunSpec]:
     """Signal-propagation ablations at the best LR of their method's sweep (seed 0).
 
-    **Returns:** TAT η, E-SPA γ_L, the paper-default pair (η = 0.9, γ_L = 0.005), the joint kernel
-    budget, and Value-SkipInit's gain LR multiplier (1 = no separate gain LR; default 30); `only`
+    **Returns:** TAT η, E-SPA γ_L, the paper-default pair (η = 0.9, γ_L = 0.005), U-SPA ρ_L, the joint
+    kernel budget (E-SPA and U-SPA), and Value-SkipInit's gain LR multiplier (1 = no separate gain LR; default 30); `only`
     keeps the runs with these names; `eta_high` replaces TAT's 0.9 for nets too shallow to reach it.
     """
     espa, vsi = "vanilla-espa", "vanilla-vsi"
@@ -144,10 +144,14 @@ def ablation_runs(only: tuple[str, ...] | None = None, *, eta_high: float = 0.9)
                 label="E-SPA γ_L=0.005"),
         RunSpec("abl-espa-tat-default", espa, "ablation", lr_from=espa, model=dict(tat_eta=0.9, gamma_final=0.005),
                 label="E-SPA η=0.9, γ_L=0.005"),
-        RunSpec("abl-espa-joint", espa, "ablation", lr_from=espa, model=dict(kernel_budget="joint"),
-                label="E-SPA joint kernel budget"),
-        RunSpec("abl-uspa-joint", "vanilla-uspa", "ablation", lr_from="vanilla-uspa", model=dict(kernel_budget="joint"),
-                label="U-SPA joint kernel budget"),
+        # The joint budget needs a final target the MLPs alone do not already exceed, so it is paired
+        # with γ_L = 0.005 / ρ_L = 0.8 (compare with the attention-budget runs of the same knob).
+        RunSpec("abl-espa-joint-gamma0.005", espa, "ablation", lr_from=espa,
+                model=dict(kernel_budget="joint", gamma_final=0.005), label="E-SPA joint budget, γ_L=0.005"),
+        RunSpec("abl-uspa-rho0.8", "vanilla-uspa", "ablation", lr_from="vanilla-uspa", model=dict(rho_final=0.8),
+                label="U-SPA ρ_L=0.8"),
+        RunSpec("abl-uspa-joint-rho0.8", "vanilla-uspa", "ablation", lr_from="vanilla-uspa",
+                model=dict(kernel_budget="joint", rho_final=0.8), label="U-SPA joint budget, ρ_L=0.8"),
         RunSpec("abl-vsi-gainx1", vsi, "ablation", lr_from=vsi, train=dict(lr_multipliers={"gain": 1.0}),
                 label="Value-SkipInit gain LR ×1"),
         RunSpec("abl-vsi-gainx100", vsi, "ablation", lr_from=vsi, train=dict(lr_multipliers={"gain": 100.0}),
@@ -162,7 +166,7 @@ _HEADLINE = (BASELINE, "ln-espa", "vanilla-espa", "vanilla-uspa", "vanilla-vsi")
 _FULL_GRID = {m: (_PRELN_LRS if m == BASELINE else _SKIPLESS_LRS if m in _HEADLINE
                   else (3e-4, 1e-3) if m == "vanilla-standard" else (1e-4, 3e-4)) for m in METHODS}
 _SMOKE_GRID = {m: ((1e-3, 3e-3) if m == BASELINE else (3e-4, 1e-3) if m == "vanilla-espa" else (1e-3,)) for m in METHODS}
-_SMOKE_ABLATIONS = ("abl-espa-eta0.6", "abl-espa-gamma0.005", "abl-espa-joint", "abl-vsi-gainx1")
+_SMOKE_ABLATIONS = ("abl-espa-eta0.6", "abl-espa-gamma0.005", "abl-espa-joint-gamma0.005", "abl-vsi-gainx1")
 
 SUITES: dict[str, Suite] = {
     "smoke": Suite(
