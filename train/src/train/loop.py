@@ -137,8 +137,8 @@ def run(config: TrainConfig, *, resume: bool = False, stop_after: int | None = N
                 print(f"resumed from step {start} of {out / CHECKPOINT_DIR}", flush=True)
         else:
             state, start = init_state(config.model, setup, optimizer, shardings, key), 0
-        # Let the initial state settle before the first donated step: with the asynchronous init
-        # still in flight, the first step on XLA:CPU was seen to hang under heavy machine load.
+        # Settle the initial state before the first donated step, so a failure or hang in init or
+        # restore shows up here rather than inside step 1 (XLA:CPU's own hang: see train.xla_env).
         state = jax.block_until_ready(state)
         train_step = make_train_step(setup, optimizer, schedule, shardings, mesh)
         eval_step = make_eval_step(setup, shardings, mesh)
