@@ -1,7 +1,7 @@
 """Measures of one run's loss curves, and of a run against the Pre-LN baseline.
 
 Training losses are logged every few steps and are noisy, so comparisons use a trailing mean over
-5% of the logged points (at least one), placed at the mean step of its window so that smoothing
+10% of the logged points (at least one), placed at the mean step of its window so that smoothing
 does not delay the curve. "Steps to reach a loss" is the first such step at which the smoothed
 curve is at or below it.
 """
@@ -33,13 +33,13 @@ def curves(records: Sequence[dict[str, Any]]) -> dict[str, list[tuple[int, float
 
 
 def smoothed(curve: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
-    """Trailing mean over `max(1, round(0.05 · len(curve)))` points, placed at the window's mean step.
+    """Trailing mean over `max(1, round(0.1 · len(curve)))` points, placed at the window's mean step.
 
     **Returns:** `[(step, loss)]` (steps may be fractional).
     """
     if not curve:
         return []
-    window = max(1, round(0.05 * len(curve)))
+    window = max(1, round(0.1 * len(curve)))
 
     def trailing_mean(values):
         sums = np.cumsum(np.concatenate([[0.0], np.asarray(values, np.float64)]))

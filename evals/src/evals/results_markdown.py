@@ -64,7 +64,7 @@ def results_markdown(results: dict[str, Any]) -> str:
     for key in ("command", "machine", "date"):
         if results.get(key):
             lines.append(f"- {key}: `{results[key]}`")
-    lines += ["- losses are nats per token on the evaluation text; train losses are smoothed (trailing 5%).",
+    lines += ["- losses are nats per token on the evaluation text; train losses are smoothed (trailing mean over 10% of the logged steps).",
               f"- reference lines (count models fitted on the training text): unigram **{_num(unigram)}**, "
               f"bigram **{_num(bigram)}**.", ""]
     fractions = " | ".join(f"eval @{int(f * 100)}%" for f in FRACTIONS[:-1])
