@@ -1,9 +1,9 @@
 """Measures of one run's loss curves, and of a run against the Pre-LN baseline.
 
-Training losses are logged every few steps and are noisy, so comparisons use a trailing mean over
-10% of the logged points (at least one), placed at the mean step of its window so that smoothing
-does not delay the curve. "Steps to reach a loss" is the first such step at which the smoothed
-curve is at or below it.
+Training losses are logged every few steps and are noisy, so the final train loss is a trailing
+mean over 10% of the logged points (at least one), placed at the mean step of its window so that
+smoothing does not delay the curve. Comparisons between runs ("steps to reach a loss") use eval
+curves, interpolated linearly between evaluations.
 """
 
 from __future__ import annotations
@@ -60,10 +60,19 @@ def value_at(curve: Sequence[tuple[int, float]], step: float) -> float:
 
 
 def steps_to_reach(curve: Sequence[tuple[int, float]], target: float) -> float | None:
-    """First step of the smoothed `curve` at or below `target`, or `None` if never reached."""
-    for step, value in smoothed(curve):
-        if value <= target:
-            return step
+    """First step at which the piecewise-linear `curve` is at or below `target` (interpolated between
+    logged points), or `None` if it never is.
+
+    **Arguments:** `curve` `[(step, loss)]` in step order (e.g. an eval curve, or a `smoothed` one).
+    """
+    previous = None
+    for step, value in curve:
+        if math.isfinite(value) and value <= target:
+            if previous is None or not math.isfinite(previous[1]) or previous[1] == value:
+                return float(step)
+            (s0, v0) = previous
+            return float(s0 + (step - s0) * (v0 - target) / (v0 - value))
+        previous = (step, value)
     return None
 
 
@@ -92,31 +101,34 @@ def run_measures(records: Sequence[dict[str, Any]], total_steps: int, vocab_size
     }
 
 
-def versus_baseline(run_train: Sequence[tuple[int, float]], baseline_train: Sequence[tuple[int, float]]) -> dict[str, Any]:
-    """How many steps a run needs to match the baseline.
+def versus_baseline(run_curve: Sequence[tuple[int, float]], baseline_curve: Sequence[tuple[int, float]]) -> dict[str, Any]:
+    """How many steps a run needs to match the baseline, read off eval curves.
 
-    **Arguments:** raw (unsmoothed) train curves `[(step, loss)]` of the run and of the baseline.
+    Eval curves are used (not train losses): they score the same held-out windows every time, so
+    a noisy dip cannot count as reaching a loss. Crossings are interpolated linearly between evals.
+
+    **Arguments:** eval curves `[(step, loss)]` of the run and of the baseline.
 
     **Returns:**
 
-    - `steps_to_baseline_final`: first step where the run reaches the baseline's final smoothed loss
+    - `steps_to_baseline_final`: step at which the run reaches the baseline's final eval loss
       (`None` = not within the budget).
-    - `iteration_multiplier`: for the latest baseline step s (past 10% of its budget) whose smoothed
-      loss the run reaches, (run's step to reach it) / s — the paper's "× more iterations" read off
-      at the longest horizon this budget allows; `None` when the run never reaches the baseline's
-      loss at 10% of its budget.
+    - `iteration_multiplier`: for the latest baseline eval step s (past 10% of its budget) whose loss
+      the run reaches, (run's step to reach it) / s — the paper's "× more iterations" read off at the
+      longest horizon this budget allows; `None` when the run never reaches the baseline's loss at
+      10% of its budget.
     - `matched_baseline_step`: that s.
     """
-    baseline = smoothed(baseline_train)
+    baseline = [(s, v) for s, v in baseline_curve if math.isfinite(v)]
     if not baseline:
         return {"steps_to_baseline_final": None, "iteration_multiplier": None, "matched_baseline_step": None}
     horizon = baseline[-1][0]
-    result = {"steps_to_baseline_final": steps_to_reach(run_train, baseline[-1][1]),
+    result = {"steps_to_baseline_final": steps_to_reach(run_curve, baseline[-1][1]),
               "iteration_multiplier": None, "matched_baseline_step": None}
     for step, loss in reversed(baseline):
         if step < 0.1 * horizon:
             break
-        reached = steps_to_reach(run_train, loss)
+        reached = steps_to_reach(run_curve, loss)
         if reached is not None:
             result.update(iteration_multiplier=reached / step, matched_baseline_step=step)
             break

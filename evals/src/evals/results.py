@@ -91,11 +91,11 @@ def collect(suite: Suite, out: pathlib.Path, *, baselines: dict[str, Any] | None
     reference = {}
     for r in runs:
         if r["method"] == BASELINE and r["lr"] == best.get(BASELINE) and r["role"] in ("sweep", "seed") and _usable(r):
-            reference[r["seed"]] = r["train_curve"]
+            reference[r["seed"]] = r["eval_curve"]
     for r in runs:
         r["init"] = (init or {}).get(r["name"])
         baseline = reference.get(r["seed"], reference.get(0))
-        r["vs_baseline"] = versus_baseline(r["train_curve"], baseline) if (baseline and r["measures"]) else None
+        r["vs_baseline"] = versus_baseline(r["eval_curve"], baseline) if (baseline and r["measures"]) else None
     headline = {}
     for method, lr in best.items():
         chosen = [r for r in runs if r["method"] == method and r["role"] in ("sweep", "seed")
