@@ -87,5 +87,34 @@ def _one_line(error: Exception) -> str:
     return re.sub(r"\s+", " ", str(error)).strip()
 
 
+def _exit_failed_process(code: int) -> None:
+    """Ends a failed process of a multi-process job at once, naming it on stderr.
+
+    A normal exit would first wait in `jax.distributed`'s shutdown barrier for processes that
+    never reach it, hiding this process's error behind minutes of silence. (No JAX call here may
+    start the backend: that too waits for every process.)
+    """
+    import jax
+
+    if code and jax.distributed.is_initialized():
+        flag = _early_flags(sys.argv[1:]).process_id
+        which = "this process" if flag is None else f"process {flag}"
+        print(f"error: {which} of the multi-process job failed (exit code {code}) and exits now; "
+              "the others stop at their next collective or timeout, or stop them yourself.", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        exit_code = main()
+    except SystemExit as stop:  # argparse errors and --help
+        exit_code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        exit_code = 1
+    if exit_code and "jax" in sys.modules:
+        _exit_failed_process(exit_code)
+    sys.exit(exit_code)
