@@ -76,6 +76,8 @@ def launch(
     grace: float = 10.0,
     env: dict[str, str] | None = None,
     cwd: str | pathlib.Path = REPO,
+    process_flags: dict[int, list[str]] | None = None,
+    signal_when: tuple[str, int, int] | None = None,
 ) -> list[ProcessResult]:
     """Runs `python -m train.main FLAGS` as `processes` processes joined by `jax.distributed`.
 
@@ -87,6 +89,9 @@ def launch(
     - `grace`: seconds the others may still run after one process failed.
     - `env`: environment of the processes (default: this one's).
     - `cwd`: working folder of the processes.
+    - `process_flags`: extra flags for some processes only, by process id.
+    - `signal_when`: `(text, process_id, signal)`: send `signal` to that process once process 0
+        has printed `text`.
 
     **Returns:** one `ProcessResult` per process, in process order, when all exited with 0.
     Raises `LaunchError` with every process's exit code and stderr tail otherwise.
@@ -106,12 +111,17 @@ def launch(
             err = open(pathlib.Path(logs.name) / f"{i}.err", "w+")
             files.append((out, err))
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "train.main", *flags, *own], stdout=out, stderr=err,
+                [sys.executable, "-m", "train.main", *flags, *own, *(process_flags or {}).get(i, [])],
+                stdout=out, stderr=err,
                 env=env, cwd=cwd, start_new_session=True,
             ))
         deadline, failed_at, why = time.monotonic() + timeout, None, None
         while any(p.poll() is None for p in procs):
             now = time.monotonic()
+            if signal_when is not None and signal_when[0] in pathlib.Path(files[0][0].name).read_text():
+                text, target, signum = signal_when
+                procs[target].send_signal(signum)
+                signal_when = None
             if failed_at is None and any(p.poll() not in (None, 0) for p in procs):
                 failed_at = now
             if failed_at is not None and now > failed_at + grace:

@@ -53,6 +53,15 @@ def _barrier(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
+def _on_any_process(flag: bool) -> bool:
+    """**Returns:** whether `flag` is true on any process (one small all-gather per call when multi-process)."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.array([flag], dtype=np.int32))))
+
+
 def _prepare_data(config: TrainConfig) -> skipless_data.DatasetInfo:
     """Process 0 tokenises (or reuses) the shards first; the others then reuse them."""
     kwargs = dict(seq_len=config.model.seq_len, eval_data=config.eval_data, show_progress=jax.process_index() == 0)
@@ -210,8 +219,9 @@ def _loop(config, out, state, start, train_step, eval_step, train_iter, eval_dat
                 window_start, window_steps = time.time(), 0  # throughput counts training only
             if config.checkpoint_every and step % config.checkpoint_every == 0:
                 save(step)
-            if stop.requested or (stop_after is not None and step - start >= stop_after):
-                stopped_by = stop.signal_name or "stop_after"
+            signalled = _on_any_process(stop.requested)  # all processes must stop at the same step
+            if signalled or (stop_after is not None and step - start >= stop_after):
+                stopped_by = stop.signal_name or ("a signal to another process" if signalled else "stop_after")
                 break
         final_step = step
         if stopped_by is None and (not config.eval_every or final_step % config.eval_every):
