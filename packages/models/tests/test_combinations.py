@@ -16,7 +16,7 @@ COMBOS = list(itertools.product(BLOCKS, ATTENTIONS, ACTIVATIONS))
 
 @pytest.mark.parametrize("block, attention, activation", COMBOS)
 def test_forward_backward_finite(tiny, block, attention, activation):
-    cfg = tiny(block=block, attention=attention, mlp_activation=activation)
+    cfg = tiny(block=block, attention=attention, mlp_activation=activation, depth=2)
     model = sm.build_model(cfg, key=jax.random.key(0), verbose=False)
     tokens = jax.random.randint(jax.random.key(1), (2, cfg.seq_len + 1), 0, cfg.vocab_size)
 

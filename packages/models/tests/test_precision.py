@@ -9,7 +9,7 @@ import pytest
 import skipless_models as sm
 
 
-@pytest.mark.parametrize("block, attention", [("vanilla", "espa"), ("preln", "standard"), ("postln", "value_skipinit")])
+@pytest.mark.parametrize("block, attention", [("vanilla", "espa"), ("postln", "value_skipinit")])
 def test_bf16_compute_tracks_float32(tiny, run_fast, block, attention):
     cfg32 = tiny(block=block, attention=attention, width=64, seq_len=16)
     cfg16 = cfg32.replace(compute_dtype="bfloat16")
@@ -22,8 +22,7 @@ def test_bf16_compute_tracks_float32(tiny, run_fast, block, attention):
     vg = lambda m, t: eqx.filter_value_and_grad(sm.loss_fn, has_aux=True)(m, t)  # noqa: E731
     (l32, _), g32 = run_fast(vg, m32, tokens)
     (l16, _), g16 = run_fast(vg, m16, tokens)
-    logits16 = run_fast(lambda m, x: m(x), m16, tokens[:, :-1])
-    assert logits16.dtype == jnp.float32
+    assert eqx.filter_eval_shape(lambda m, x: m(x), m16, tokens[:, :-1]).dtype == jnp.float32
     assert abs(float(l16) - float(l32)) < 0.05 * abs(float(l32))
     labels = jax.tree.leaves(sm.param_groups(m32))
     for label, a, b in zip(labels, jax.tree.leaves(g32), jax.tree.leaves(g16)):

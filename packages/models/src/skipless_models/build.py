@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 
@@ -67,31 +66,10 @@ def _init_model(config: ModelConfig, key: PRNGKeyArray) -> Transformer:
     )
 
 
-# The init program runs once, so XLA's backend optimisations only cost compile time (seconds on CPU).
-_INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
-
-
-@functools.lru_cache(maxsize=32)
-def _compiled_init(config: ModelConfig, key_aval: jax.ShapeDtypeStruct):
-    shapes = jax.eval_shape(functools.partial(_init_model, config), key_aval)
-    _, static = eqx.partition(shapes, lambda x: isinstance(x, jax.ShapeDtypeStruct))
-    fn = jax.jit(lambda k: eqx.filter(_init_model(config, k), eqx.is_array))
-    return fn.lower(key_aval).compile(compiler_options=_INIT_COMPILER_OPTIONS), static
-
-
-def _is_traced(x) -> bool:
-    tracer = getattr(jax.core, "Tracer", None)
-    if tracer is None:  # newer jax may stop re-exporting it
-        from jax._src.core import Tracer as tracer
-    return isinstance(x, tracer)
-
-
 def _initialise(config: ModelConfig, key: PRNGKeyArray) -> Transformer:
-    if _is_traced(key):  # traced (e.g. under eval_shape or jit): stay symbolic
-        model = _init_model(config, key)
-    else:
-        compiled, static = _compiled_init(config, jax.ShapeDtypeStruct(key.shape, key.dtype))
-        model = eqx.combine(compiled(key), static)
+    # Op by op (or traced, under the caller's jit / eval_shape): eager primitives are compiled once per
+    # shape and cached, which beats compiling one init program per configuration.
+    model = _init_model(config, key)
     if config.is_spa:
         bias_LxTxT, scale_LxT = spa_buffers(config)
         model = eqx.tree_at(
