@@ -163,8 +163,11 @@ def ablation_runs(only: tuple[str, ...] | None = None, *, eta_high: float = 0.9)
 _PRELN_LRS = (3e-4, 1e-3, 3e-3)
 _SKIPLESS_LRS = (1e-4, 3e-4, 1e-3)
 _HEADLINE = (BASELINE, "ln-espa", "vanilla-espa", "vanilla-uspa", "vanilla-vsi")
+# Most informative first, so a suite cut short still holds the headline comparison.
+_PRIORITY = (BASELINE, "vanilla-espa", "ln-espa", "vanilla-uspa", "vanilla-vsi", "vanilla-standard", "ln-uspa",
+             "ln-vsi", "ln-standard")
 _FULL_GRID = {m: (_PRELN_LRS if m == BASELINE else _SKIPLESS_LRS if m in _HEADLINE
-                  else (3e-4, 1e-3) if m == "vanilla-standard" else (1e-4, 3e-4)) for m in METHODS}
+                  else (3e-4, 1e-3) if m == "vanilla-standard" else (1e-4, 3e-4)) for m in _PRIORITY}
 _SMOKE_GRID = {m: ((1e-3, 3e-3) if m == BASELINE else (3e-4, 1e-3) if m == "vanilla-espa" else (1e-3,)) for m in METHODS}
 _SMOKE_ABLATIONS = ("abl-espa-eta0.6", "abl-espa-gamma0.005", "abl-espa-joint-gamma0.005", "abl-vsi-gainx1")
 
