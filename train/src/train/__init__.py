@@ -9,6 +9,8 @@ Public API (imported lazily: `train.main` must set XLA flags before JAX is impor
 - `TrainState`, `describe_model`, `state_shardings`, `init_state`, `abstract_state` (train.state).
 - `make_train_step`, `make_eval_step`, `batch_sharding` (train.step).
 - `MetricsWriter`, `read_metrics` (train.metrics).
+- `process_rows`, `to_global` (train.data_feed): which rows of a global batch a process loads; assembly.
+- `restore_data_position`, `saved_layouts` (train.data_position): data resume across process counts.
 """
 
 import importlib
@@ -22,6 +24,8 @@ _EXPORTS = {
     "init_state": "state", "abstract_state": "state",
     "make_train_step": "step", "make_eval_step": "step", "batch_sharding": "step",
     "MetricsWriter": "metrics", "read_metrics": "metrics",
+    "process_rows": "data_feed", "to_global": "data_feed",
+    "restore_data_position": "data_position", "saved_layouts": "data_position",
 }
 __all__ = sorted(_EXPORTS)
 
