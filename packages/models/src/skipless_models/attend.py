@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import jax
 import pallas_kernels
 from jaxtyping import Array, Float
 
 
 def resolve_impl(impl: str) -> str:
-    """Map "auto" to "pallas" on GPU/TPU (when the kernel is installed) and to "xla" elsewhere."""
-    if impl != "auto":
-        return impl
-    has_kernel = hasattr(pallas_kernels, "attention")
-    return "pallas" if has_kernel and jax.default_backend() in ("gpu", "tpu") else "xla"
+    """What "auto" means on this backend: the Pallas kernel only where its compiled form is verified
+    (`pallas_kernels.VERIFIED_COMPILED_BACKENDS`), else the XLA reference."""
+    return pallas_kernels.resolve_impl(impl)
 
 
 def attend(
@@ -36,16 +33,6 @@ def attend(
 
     **Returns:** `[B, T, H, K]` in the dtype of `q`.
     """
-    impl = resolve_impl(impl)
-    if impl == "xla":
-        kernel = getattr(pallas_kernels, "attention", None)
-        if kernel is None:
-            return pallas_kernels.attention_reference(q, k, v, bias=bias, row_scale=row_scale, causal=causal)
-        return kernel(q, k, v, bias=bias, row_scale=row_scale, causal=causal, impl="xla")
-    kernel = getattr(pallas_kernels, "attention", None)
-    if kernel is None:
-        raise ValueError(
-            "attention_impl='pallas' needs pallas_kernels.attention, which this install lacks; "
-            "use attention_impl='xla'"
-        )
-    return kernel(q, k, v, bias=bias, row_scale=row_scale, causal=causal, impl="pallas")
+    return pallas_kernels.attention(
+        q, k, v, bias=bias, row_scale=row_scale, causal=causal, impl=resolve_impl(impl)
+    )
