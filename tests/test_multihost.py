@@ -3,7 +3,8 @@
 Oracles: the single-process run with the same global batch and seed (losses to float tolerance);
 the same single-process run continued past its checkpoint (a 2-process checkpoint resumed by one
 process, and a 1-process checkpoint resumed by two processes on another mesh shape, must continue
-its losses and reach its eval loss). Every process wait is bounded; a failure kills both processes and shows their stderr.
+its losses and reach its eval loss). Every process wait is bounded; a failure kills both processes
+and shows their stderr.
 """
 
 import json
@@ -143,7 +144,8 @@ def corpus(tmp_path_factory):
 def _stream(corpus, index: int, count: int):
     from skipless_data import train_dataset
 
-    return iter(train_dataset(corpus, seq_len=16, global_batch_size=8, seed=3, process_index=index, process_count=count))
+    stream = train_dataset(corpus, seq_len=16, global_batch_size=8, seed=3, process_index=index, process_count=count)
+    return iter(stream)
 
 
 def _save_states(folder: pathlib.Path, iterators) -> pathlib.Path:

@@ -100,7 +100,8 @@ def _exit_failed_process(code: int) -> None:
         flag = _early_flags(sys.argv[1:]).process_id
         which = "this process" if flag is None else f"process {flag}"
         print(f"error: {which} of the multi-process job failed (exit code {code}) and exits now; "
-              "the others stop at their next collective or timeout, or stop them yourself.", file=sys.stderr, flush=True)
+              "the others stop at their next collective or timeout, or stop them yourself.",
+              file=sys.stderr, flush=True)
         sys.stdout.flush()
         os._exit(code)
 
