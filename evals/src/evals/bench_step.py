@@ -37,12 +37,11 @@ import optax
 
 import skipless_models
 from skipless_models import ModelConfig
+from train.xla_env import malloc_note, reexec_with_hugepage_malloc
 
 LR, WEIGHT_DECAY = 1e-4, 0.1
-# glibc ≥ 2.35: back large allocations with transparent huge pages. XLA allocates fresh multi-MB buffers
-# every step (the scan's stacked activations); with 4 KiB pages each step took ~110k page faults and
-# ~25% more CPU time on the 2-core machine. Both JAX and PyTorch run under the same setting.
-HUGEPAGE_TUNABLE = "glibc.malloc.hugetlb=1"
+# Malloc: see train.xla_env (huge pages cut ~110k page faults and ~25% of the CPU time per step here).
+# Both JAX and PyTorch run under the same setting.
 
 
 @dataclass(frozen=True)
@@ -118,18 +117,20 @@ def matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
 
 
 # ----- one case ---------------------------------------------------------------------------------------
-def run_case(name: str, case: Case, *, dtype: str, steps: int, rounds: int, torch_ok: bool) -> dict:
+def run_case(name: str, case: Case, *, dtype: str, steps: int, rounds: int, torch_ok: bool, scan_unroll: int = 1) -> dict:
     """Time the JAX step (and the PyTorch twin when available), alternating in `rounds` rounds.
 
     **Returns:** a JSON-ready row.
     """
-    cfg = case.config.replace(compute_dtype=dtype, attention_impl="xla")
+    cfg = case.config.replace(compute_dtype=dtype, attention_impl="xla",
+                              scan_unroll=scan_unroll or case.config.depth)
     model = skipless_models.build_model(cfg, key=jax.random.PRNGKey(0), verbose=False)
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, cfg.vocab_size, (case.batch, cfg.seq_len + 1), dtype=np.int32)
     tokens_dev = jnp.asarray(tokens)
     row = dict(
-        case=name, dtype=dtype, block=cfg.block, attention=cfg.attention, depth=cfg.depth, width=cfg.width,
+        case=name, dtype=dtype, scan_unroll=cfg.scan_unroll, block=cfg.block, attention=cfg.attention,
+        depth=cfg.depth, width=cfg.width,
         seq_len=cfg.seq_len, batch=case.batch, vocab=cfg.vocab_size,
     )
 
@@ -245,24 +246,6 @@ def print_table(rows: list[dict]) -> None:
         )
 
 
-def hugepage_malloc_active() -> bool:
-    """Whether this process was started with `GLIBC_TUNABLES` holding `glibc.malloc.hugetlb=1`."""
-    return HUGEPAGE_TUNABLE in os.environ.get("GLIBC_TUNABLES", "").split(":")
-
-
-def reexec_with_hugepage_malloc(argv: list[str]) -> None:
-    """Restart this module under `GLIBC_TUNABLES=...:glibc.malloc.hugetlb=1` (read only at process start).
-
-    Does nothing off Linux or when the setting is already active.
-    """
-    if not sys.platform.startswith("linux") or hugepage_malloc_active():
-        return
-    env = dict(os.environ)
-    env["GLIBC_TUNABLES"] = ":".join(x for x in (env.get("GLIBC_TUNABLES"), HUGEPAGE_TUNABLE) if x)
-    sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "evals.bench_step", *argv], env)
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", default=",".join(DEFAULT_CASES), help=f"comma list of {sorted(CASES)}")
@@ -270,6 +253,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=12, help="timed steps per implementation (>= 10 advised)")
     parser.add_argument("--rounds", type=int, default=4, help="alternations between JAX and PyTorch")
     parser.add_argument("--compile-depths", default="12,36,72", help="depths for compile-time rows ('' skips)")
+    parser.add_argument("--scan-unroll", type=int, default=1,
+                        help="layers per scan iteration (ModelConfig.scan_unroll); 0 = unroll all layers")
     parser.add_argument("--torch-path", default=None, help="folder holding a torch install (prepended to sys.path)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument(
@@ -279,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default="bench_step.json", help="JSON output file")
     args = parser.parse_args(argv)
     if args.malloc == "hugepage" and __name__ == "__main__":
-        reexec_with_hugepage_malloc(sys.argv[1:] if argv is None else argv)
+        reexec_with_hugepage_malloc("evals.bench_step", sys.argv[1:] if argv is None else argv)
 
     names = [n for n in args.cases.split(",") if n]
     unknown = sorted(set(names) - set(CASES))
@@ -291,18 +276,20 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"unknown dtype(s) {bad}; choose float32 and/or bfloat16")
     if args.steps < 1 or args.rounds < 1:
         parser.error("--steps and --rounds must be >= 1")
+    if args.scan_unroll < 0:
+        parser.error("--scan-unroll must be >= 0 (0 = unroll all layers)")
 
     torch_ok, torch_note = (False, "PyTorch comparison skipped (--no-torch)") if args.no_torch else _import_torch(args.torch_path)
-    malloc_note = "glibc.malloc.hugetlb=1" if hugepage_malloc_active() else "default malloc"
     print(f"jax {jax.__version__} on {jax.default_backend()} ({platform.processor() or platform.machine()}); "
-          f"{torch_note}; {malloc_note}")
+          f"{torch_note}; {malloc_note()}")
     matmul = matmul_gflops()
     print(f"dense f32 matmul [1024x1024]·[1024x1024]: {matmul:.0f} GFLOP/s (re-measured after every case: %mm)", flush=True)
 
     rows = []
     for dtype in dtypes:
         for name in names:
-            rows.append(run_case(name, CASES[name], dtype=dtype, steps=args.steps, rounds=args.rounds, torch_ok=torch_ok))
+            rows.append(run_case(name, CASES[name], dtype=dtype, steps=args.steps, rounds=args.rounds, torch_ok=torch_ok,
+                                 scan_unroll=args.scan_unroll))
             print(f"  {name} {dtype}: {rows[-1]['tokens_per_s']:.0f} tokens/s", flush=True)
     print()
     print_table(rows)
@@ -317,7 +304,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"  depth {c['depth']:>3} {c['dtype']:<8} {c['compile_s']:6.2f} s wall, {c['compile_cpu_s']:6.2f} s CPU")
 
     result = dict(
-        jax_version=jax.__version__, backend=jax.default_backend(), torch=torch_note, malloc=malloc_note,
+        jax_version=jax.__version__, backend=jax.default_backend(), torch=torch_note, malloc=malloc_note(),
         xla_flags=os.environ.get("XLA_FLAGS", ""), matmul_gflops=matmul,
         steps=args.steps, rounds=args.rounds, rows=rows, compile=compiles,
     )

@@ -20,7 +20,7 @@ import shlex
 import sys
 from typing import Any
 
-from train.xla_env import avoid_cpu_eigen_pool_hang
+from train.xla_env import avoid_cpu_eigen_pool_hang, reexec_with_hugepage_malloc
 
 from .suites import SUITES, RunSpec, Suite, get_suite
 
@@ -236,4 +236,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    reexec_with_hugepage_malloc("evals.reproduce", sys.argv[1:])  # see train.xla_env
     sys.exit(main())

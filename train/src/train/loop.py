@@ -28,6 +28,7 @@ from .run_dir import CHECKPOINT_DIR, CONFIG_FILE, check_run_dir
 from .signals import StopRequest
 from .state import abstract_state, describe_model, init_state, state_shardings
 from .step import batch_sharding, make_eval_step, make_train_step
+from .xla_env import malloc_note
 
 
 class NonFiniteLoss(RuntimeError):
@@ -110,6 +111,8 @@ def run(config: TrainConfig, *, resume: bool = False, stop_after: int | None = N
         config.save_json(out / CONFIG_FILE)
         print(json.dumps(config.to_dict(), indent=2, sort_keys=True), flush=True)
         print(skipless_models.describe(config.model), flush=True)
+        print(f"runtime: jax {jax.__version__}, {jax.device_count()} {jax.default_backend()} device(s), "
+              f"{jax.process_count()} process(es), {malloc_note()}", flush=True)
 
     key = jax.random.key(config.seed)
     setup = describe_model(config.model, mesh, key)

