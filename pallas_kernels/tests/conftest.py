@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import sys
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
 
-# pytest's importlib mode registers the folder `pallas_kernels/` (which holds these tests) as a namespace
-# package of the same name; drop it so the installed package is imported.
-if getattr(sys.modules.get("pallas_kernels"), "__file__", "") is None:
-    del sys.modules["pallas_kernels"]
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from pallas_kernels import attention_reference, espa_coefficients, espa_log_bias, espa_row_scale, fused_attention  # noqa: E402
+from pallas_kernels import attention_reference, espa_coefficients, espa_log_bias, espa_row_scale, fused_attention
 
 GAMMAS = (0.35, 0.12)  # (γ_{l−1}, γ_l) of a mid-depth E-SPA layer
 
