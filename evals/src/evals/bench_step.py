@@ -117,13 +117,13 @@ def matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
 
 
 # ----- one case ---------------------------------------------------------------------------------------
-def run_case(name: str, case: Case, *, dtype: str, steps: int, rounds: int, torch_ok: bool, scan_unroll: int = 1) -> dict:
+def run_case(name: str, case: Case, *, dtype: str, steps: int, rounds: int, torch_ok: bool, scan_unroll: int | None = None) -> dict:
     """Time the JAX step (and the PyTorch twin when available), alternating in `rounds` rounds.
 
     **Returns:** a JSON-ready row.
     """
-    cfg = case.config.replace(compute_dtype=dtype, attention_impl="xla",
-                              scan_unroll=scan_unroll or case.config.depth)
+    unroll = case.config.scan_unroll if scan_unroll is None else scan_unroll or case.config.depth
+    cfg = case.config.replace(compute_dtype=dtype, attention_impl="xla", scan_unroll=unroll)
     model = skipless_models.build_model(cfg, key=jax.random.PRNGKey(0), verbose=False)
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, cfg.vocab_size, (case.batch, cfg.seq_len + 1), dtype=np.int32)
@@ -204,8 +204,9 @@ def _cpu_seconds() -> float:
 
 
 def compile_time(depth: int, dtype: str, batch: int = 16) -> dict:
-    """Seconds (wall and process CPU) to lower + compile the train step of the cpu-tiny E-SPA model at `depth` layers."""
-    cfg = skipless_models.preset("cpu-tiny", depth=depth, compute_dtype=dtype, attention_impl="xla")
+    """Seconds (wall and process CPU) to lower + compile the train step of the cpu-tiny E-SPA model at `depth` layers
+    (layer loop rolled, `scan_unroll=1`)."""
+    cfg = skipless_models.preset("cpu-tiny", depth=depth, compute_dtype=dtype, attention_impl="xla", scan_unroll=1)
     model = skipless_models.build_model(cfg, key=jax.random.PRNGKey(0), verbose=False)
     step, trainable, buffers, opt_state = make_jax_step(model)
     tokens = jnp.zeros((batch, cfg.seq_len + 1), jnp.int32)
@@ -253,8 +254,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=12, help="timed steps per implementation (>= 10 advised)")
     parser.add_argument("--rounds", type=int, default=4, help="alternations between JAX and PyTorch")
     parser.add_argument("--compile-depths", default="12,36,72", help="depths for compile-time rows ('' skips)")
-    parser.add_argument("--scan-unroll", type=int, default=1,
-                        help="layers per scan iteration (ModelConfig.scan_unroll); 0 = unroll all layers")
+    parser.add_argument("--scan-unroll", type=int, default=None,
+                        help="layers per scan iteration (ModelConfig.scan_unroll; default: the preset's); 0 = all layers")
     parser.add_argument("--torch-path", default=None, help="folder holding a torch install (prepended to sys.path)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument(
@@ -276,7 +277,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"unknown dtype(s) {bad}; choose float32 and/or bfloat16")
     if args.steps < 1 or args.rounds < 1:
         parser.error("--steps and --rounds must be >= 1")
-    if args.scan_unroll < 0:
+    if args.scan_unroll is not None and args.scan_unroll < 0:
         parser.error("--scan-unroll must be >= 0 (0 = unroll all layers)")
 
     torch_ok, torch_note = (False, "PyTorch comparison skipped (--no-torch)") if args.no_torch else _import_torch(args.torch_path)
