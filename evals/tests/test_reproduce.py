@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from evals.reproduce import reproduce
+from evals.results_markdown import results_markdown
 from evals.suites import RunSpec, Suite
 
 TINY = Suite(
@@ -82,6 +83,16 @@ def test_best_lr_and_headline(suite_out):
     records = [json.loads(line) for line in _metrics(suite_out["out"], "espa-s1").splitlines()]
     assert runs["espa-s1"]["measures"]["final_eval_loss"] == [r["eval_loss"] for r in records if "eval_loss" in r][-1]
     assert runs["preln"]["vs_baseline"]["iteration_multiplier"] == 1.0
+
+
+def test_report_on_an_unfinished_sweep_is_provisional(suite_out):
+    # after the first call only espa-lo of vanilla-espa's two sweep runs had finished
+    results = suite_out["first"]["results"]
+    assert results["sweep_progress"]["vanilla-espa"] == [1, 2]
+    assert results["best_lr"]["vanilla-espa"] == 1e-3 and results["headline"]["vanilla-espa"] == ["espa-lo"]
+    assert "| vanilla-espa | 0.001 (1/2 LRs run) | 1 |" in results_markdown(results)
+    # runs that take the sweep's LR still wait for the whole sweep
+    assert suite_out["final"]["results"]["sweep_progress"]["vanilla-espa"] == [2, 2]
 
 
 def test_baselines_and_init_summary(suite_out):

@@ -55,16 +55,27 @@ def _usable(record: dict[str, Any]) -> bool:
     return record["state"] == "complete" and measures is not None and not measures["diverged"]
 
 
-def best_lr(suite: Suite, out: pathlib.Path, method: str) -> float | None:
+def _sweep(suite: Suite, out: pathlib.Path, method: str) -> list[dict[str, Any]]:
+    return [run_record(suite, out, r.name) for r in suite.runs if r.role == "sweep" and r.method == method]
+
+
+def _finished(record: dict[str, Any]) -> bool:
+    return record["state"] in ("complete", "diverged", "failed")
+
+
+def best_lr(suite: Suite, out: pathlib.Path, method: str, *, provisional: bool = False) -> float | None:
     """The best LR of `method`'s seed-0 sweep, or `None` while any of those runs is unfinished.
 
     Ranking: final eval loss (final train loss when the run has no eval); diverged runs rank last.
-    If every sweep run diverged or failed, the smallest LR is returned.
+    If every sweep run diverged or failed, the smallest LR is returned. `provisional=True` ranks the
+    sweep runs finished so far (for reports on a suite cut short; `None` only when none has finished);
+    runs that take their LR from a sweep (`lr_from`) always wait for the whole sweep.
     """
-    sweep = [run_record(suite, out, r.name) for r in suite.runs if r.role == "sweep" and r.method == method]
-    if not sweep or any(r["state"] not in ("complete", "diverged", "failed") for r in sweep):
+    sweep = _sweep(suite, out, method)
+    finished = [r for r in sweep if _finished(r)]
+    if not finished or (len(finished) < len(sweep) and not provisional):
         return None
-    usable = [r for r in sweep if _usable(r)]
+    usable = [r for r in finished if _usable(r)]
     if not usable:
         return min(spec.lr for spec in suite.runs if spec.role == "sweep" and spec.method == method)
 
@@ -84,10 +95,16 @@ def collect(suite: Suite, out: pathlib.Path, *, baselines: dict[str, Any] | None
     (init signal-prop summary per run name).
 
     **Returns:** `suite`, `baselines`, `runs` (run records with `init` and `vs_baseline` added),
-    `best_lr` per method, `headline` (per method: the best-LR runs of every seed).
+    `best_lr` per method (provisional while a sweep is unfinished), `sweep_progress` per method
+    (`[finished, total]` sweep runs), `headline` (per method: the best-LR runs of every seed).
     """
     runs = [run_record(suite, out, r.name) for r in suite.runs]
-    best = {m: best_lr(suite, out, m) for m in METHODS if any(r.method == m for r in suite.runs)}
+    methods = [m for m in METHODS if any(r.method == m for r in suite.runs)]
+    best = {m: best_lr(suite, out, m, provisional=True) for m in methods}
+    progress = {}
+    for m in methods:
+        sweep = [r for r in runs if r["role"] == "sweep" and r["method"] == m]
+        progress[m] = [sum(_finished(r) for r in sweep), len(sweep)]
     reference = {}
     for r in runs:
         if r["method"] == BASELINE and r["lr"] == best.get(BASELINE) and r["role"] in ("sweep", "seed") and _usable(r):
@@ -102,4 +119,4 @@ def collect(suite: Suite, out: pathlib.Path, *, baselines: dict[str, Any] | None
                   and lr is not None and r["lr"] == lr and r["measures"] is not None]
         headline[method] = [r["name"] for r in sorted(chosen, key=lambda r: r["seed"])]
     return dict(suite=suite.name, description=suite.description, baselines=baselines, runs=runs,
-                best_lr=best, headline=headline)
+                best_lr=best, sweep_progress=progress, headline=headline)

@@ -83,8 +83,10 @@ def results_markdown(results: dict[str, Any]) -> str:
         at = " | ".join(_mean_spread([x["eval_at"][str(f)] for x in m]) for f in FRACTIONS[:-1])
         cosine, error = _init(first)
         final_eval = _mean_spread([x["final_eval_loss"] for x in m])
+        done, total = results.get("sweep_progress", {}).get(method, (1, 1))
+        lr_cell = f"{first['lr']:g}" + (f" ({done}/{total} LRs run)" if done < total else "")
         lines.append(
-            f"| {method} | {first['lr']:g} | {len(chosen)} | {_mean_spread([x['final_train_loss'] for x in m])} | "
+            f"| {method} | {lr_cell} | {len(chosen)} | {_mean_spread([x['final_train_loss'] for x in m])} | "
             f"{final_eval} | {at} | {_below(first['measures']['final_eval_loss'], bigram)} | "
             f"{_steps(first['vs_baseline'], first['measures']['last_step'])} | {_multiplier(first['vs_baseline'])} | "
             f"{'yes' if any(x['diverged'] for x in m) else 'no'} | {cosine} | {error} |")
