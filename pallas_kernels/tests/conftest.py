@@ -37,8 +37,16 @@ def random_problem(seed: int, batch: int, seq_len: int, heads: int, head_dim: in
     return args, cotangent
 
 
-def kernel_fn(source: str, **kernel_kwargs):
-    """The fused kernel as a function of the problem's args."""
+def kernel_fn(source: str, attend=None, **kernel_kwargs):
+    """The fused kernel (or `attend`, another implementation taking `bias` / `row_scale` arrays) as a
+    function of the problem's args."""
+    if attend is not None:
+        if source == "espa":
+            return lambda q, k, v: attend(q, k, v, bias=espa_log_bias(q.shape[1], *GAMMAS),
+                                          row_scale=espa_row_scale(q.shape[1], *GAMMAS), **kernel_kwargs)
+        if source == "array":
+            return lambda q, k, v, bias, scale: attend(q, k, v, bias=bias, row_scale=scale, **kernel_kwargs)
+        return lambda q, k, v: attend(q, k, v, **kernel_kwargs)
     if source == "array":
         return lambda q, k, v, bias, scale: fused_attention(q, k, v, bias=bias, row_scale=scale, **kernel_kwargs)
     if source == "espa":

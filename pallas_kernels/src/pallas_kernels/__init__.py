@@ -11,11 +11,13 @@ from pallas_kernels.dispatch import VERIFIED_COMPILED_BACKENDS, attention, palla
 from pallas_kernels.espa import espa_coefficients, espa_log_bias, espa_row_scale
 from pallas_kernels.fused import fused_attention
 from pallas_kernels.reference import attention_reference
+from pallas_kernels.xla_attention import attention_xla
 
 __all__ = [
     "VERIFIED_COMPILED_BACKENDS",
     "attention",
     "attention_reference",
+    "attention_xla",
     "espa_coefficients",
     "espa_log_bias",
     "espa_row_scale",

@@ -8,6 +8,7 @@ from jaxtyping import Array, Float
 from pallas_kernels.espa import espa_coefficients, espa_log_bias, espa_row_scale
 from pallas_kernels.fused import fused_attention
 from pallas_kernels.reference import attention_reference
+from pallas_kernels.xla_attention import attention_xla
 
 IMPLS = ("auto", "xla", "pallas")
 
@@ -63,7 +64,7 @@ def attention(
       and row scale, generated in the kernel (Pallas) or from the closed form (XLA). No gradient flows
       to the gammas. Exclusive with `bias` / `row_scale`.
     - `sm_scale`: logit scale, default `1/sqrt(D)`; `causal`: mask future keys.
-    - `impl`: "xla" (materialised reference), "pallas" (the fused kernel for this backend; interpret
+    - `impl`: "xla" (materialised, `attention_xla`: the reference's maths with a hand-written backward), "pallas" (the fused kernel for this backend; interpret
       mode on CPU) or "auto" (Pallas on a GPU/TPU whose compiled kernels are verified, see
       `VERIFIED_COMPILED_BACKENDS`; XLA elsewhere).
 
@@ -83,7 +84,7 @@ def attention(
             seq_len = q.shape[1]
             bias = espa_log_bias(seq_len, gamma_prev, gamma)
             row_scale = espa_row_scale(seq_len, gamma_prev, gamma)
-        return attention_reference(q, k, v, bias=bias, row_scale=row_scale, sm_scale=sm_scale, causal=causal)
+        return attention_xla(q, k, v, bias=bias, row_scale=row_scale, sm_scale=sm_scale, causal=causal)
     coeffs = None if espa is None else espa_coefficients(gamma_prev, gamma)
     return fused_attention(
         q, k, v, bias=bias, row_scale=row_scale, espa_coeffs=coeffs, sm_scale=sm_scale, causal=causal,

@@ -1,0 +1,78 @@
+"""`attention_xla` (hand-written backward) against `attention_reference` (autodiff): forward and all gradients."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pallas_kernels import attention, attention_reference, attention_xla
+
+F32_TOL = 2e-5
+BF16_TOL = 3e-2
+
+# Lengths with a head dim and a bias broadcast shape each (the bias gradient must come back in that shape).
+CASES = {1: (16, "TT"), 7: (24, "HTT"), 128: (32, "BHTT"), 200: (64, "B1TT")}
+
+
+@pytest.mark.parametrize("source", ["none", "array", "espa"])
+@pytest.mark.parametrize("seq_len", sorted(CASES))
+def test_forward_and_gradients_match_reference(check, problem, seq_len, source):
+    head_dim, bias_shape = CASES[seq_len]
+    args, cot = problem(seq_len, 2, seq_len, 3, head_dim, source, bias_shape=bias_shape)
+    check(source, args, cot, atol=F32_TOL, attend=attention_xla)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_non_causal_and_causal_with_explicit_bias(check, problem, causal):
+    args, cot = problem(5, 2, 50, 2, 16, "array", bias_shape="TT")
+    check("array", args, cot, atol=F32_TOL, causal=causal, attend=attention_xla)
+
+
+def test_bfloat16_inputs(check, problem):
+    args, cot = problem(11, 2, 100, 2, 32, "array", dtype=jnp.bfloat16)
+    check("array", args, cot, atol=BF16_TOL, attend=attention_xla)
+
+
+@pytest.mark.parametrize("scale_shape", ["T", "BHT", "1T"])
+def test_row_scale_shapes_and_sm_scale(scale_shape):
+    """Row scales of every broadcast shape get gradients of their own shape; a custom sm_scale is honoured."""
+    b, t, h, d = 2, 33, 3, 8
+    keys = jax.random.split(jax.random.key(3), 6)
+    q, k, v, g = (jax.random.normal(keys[i], (b, t, h, d)) for i in range(4))
+    bias = jax.random.normal(keys[4], (h, t, t))
+    shape = {"T": (t,), "BHT": (b, h, t), "1T": (1, t)}[scale_shape]
+    scale = 0.5 + jax.random.uniform(keys[5], shape)
+
+    def loss(fn):
+        return lambda *a: jnp.sum(fn(*a[:3], bias=a[3], row_scale=a[4], sm_scale=0.3) * g)
+
+    got = jax.jit(jax.value_and_grad(loss(attention_xla), argnums=range(5)))(q, k, v, bias, scale)
+    want = jax.jit(jax.value_and_grad(loss(attention_reference), argnums=range(5)))(q, k, v, bias, scale)
+    np.testing.assert_allclose(got[0], want[0], rtol=F32_TOL, atol=F32_TOL)
+    for name, x, y in zip(["dq", "dk", "dv", "dbias", "drow_scale"], got[1], want[1]):
+        assert x.shape == y.shape, name
+        np.testing.assert_allclose(x, y, rtol=F32_TOL, atol=F32_TOL, err_msg=name)
+
+
+def test_keys_longer_than_queries_non_causal():
+    b, t, s, h, d = 2, 5, 9, 2, 8
+    keys = jax.random.split(jax.random.key(4), 4)
+    q = jax.random.normal(keys[0], (b, t, h, d))
+    k, v = (jax.random.normal(keys[i], (b, s, h, d)) for i in (1, 2))
+    g = jax.random.normal(keys[3], (b, t, h, d))
+    for causal in (False, True):
+        got = jax.vjp(lambda *a: attention_xla(*a, causal=causal), q, k, v)
+        want = jax.vjp(lambda *a: attention_reference(*a, causal=causal), q, k, v)
+        np.testing.assert_allclose(got[0], want[0], rtol=F32_TOL, atol=F32_TOL)
+        for x, y in zip(got[1](g), want[1](g)):
+            np.testing.assert_allclose(x, y, rtol=F32_TOL, atol=F32_TOL)
+
+
+def test_dispatch_xla_uses_it_and_second_order_fails_clearly():
+    """impl="xla" is this implementation (same numbers), and mismatched shapes get a clear error."""
+    q = jax.random.normal(jax.random.key(0), (1, 4, 2, 8))
+    np.testing.assert_array_equal(attention(q, q, q, impl="xla"), attention_xla(q, q, q))
+    with pytest.raises(ValueError, match="must agree"):
+        attention_xla(q, q[:, :, :1], q[:, :, :1])
