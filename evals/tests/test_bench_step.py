@@ -62,7 +62,7 @@ def test_jax_step_matches_plain_adamw_and_keeps_buffers_fixed():
 def test_run_case_without_torch_reports_consistent_numbers():
     case = bench_step.Case(skipless_models.ModelConfig(**TINY, **VARIANTS["preln"]), batch=2)
     row = bench_step.run_case("t", case, dtype="float32", steps=2, rounds=1, torch_ok=False, scan_unroll=0)
-    assert row["scan_unroll"] == TINY["depth"]  # 0 = every layer unrolled
+    assert row["scan_unroll"] == TINY["depth"]  # 0 = auto: every layer unrolled at this depth
     n_tokens = 2 * TINY["seq_len"]
     assert row["tokens_per_s"] == pytest.approx(n_tokens / (row["step_ms"] / 1e3))
     flops = skipless_models.model_flops_per_token(case.config) * n_tokens

@@ -122,14 +122,14 @@ def run_case(name: str, case: Case, *, dtype: str, steps: int, rounds: int, torc
 
     **Returns:** a JSON-ready row.
     """
-    unroll = case.config.scan_unroll if scan_unroll is None else scan_unroll or case.config.depth
+    unroll = case.config.scan_unroll if scan_unroll is None else scan_unroll
     cfg = case.config.replace(compute_dtype=dtype, attention_impl="xla", scan_unroll=unroll)
     model = skipless_models.build_model(cfg, key=jax.random.PRNGKey(0), verbose=False)
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, cfg.vocab_size, (case.batch, cfg.seq_len + 1), dtype=np.int32)
     tokens_dev = jnp.asarray(tokens)
     row = dict(
-        case=name, dtype=dtype, scan_unroll=cfg.scan_unroll, block=cfg.block, attention=cfg.attention,
+        case=name, dtype=dtype, scan_unroll=cfg.resolved_scan_unroll, block=cfg.block, attention=cfg.attention,
         depth=cfg.depth, width=cfg.width,
         seq_len=cfg.seq_len, batch=case.batch, vocab=cfg.vocab_size,
     )
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=4, help="alternations between JAX and PyTorch")
     parser.add_argument("--compile-depths", default="12,36,72", help="depths for compile-time rows ('' skips)")
     parser.add_argument("--scan-unroll", type=int, default=None,
-                        help="layers per scan iteration (ModelConfig.scan_unroll; default: the preset's); 0 = all layers")
+                        help="layers per scan iteration (ModelConfig.scan_unroll; default: the preset's, auto); 0 = auto")
     parser.add_argument("--torch-path", default=None, help="folder holding a torch install (prepended to sys.path)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument(
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.steps < 1 or args.rounds < 1:
         parser.error("--steps and --rounds must be >= 1")
     if args.scan_unroll is not None and args.scan_unroll < 0:
-        parser.error("--scan-unroll must be >= 0 (0 = unroll all layers)")
+        parser.error("--scan-unroll must be >= 0 (0 = auto: every layer up to depth 16, rolled above)")
 
     torch_ok, torch_note = (False, "PyTorch comparison skipped (--no-torch)") if args.no_torch else _import_torch(args.torch_path)
     print(f"jax {jax.__version__} on {jax.default_backend()} ({platform.processor() or platform.machine()}); "

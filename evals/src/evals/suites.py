@@ -176,7 +176,7 @@ SUITES: dict[str, Suite] = {
         name="smoke",
         description=("The cpu-small matrix at a tiny size, trimmed (two LRs for Pre-LN and vanilla E-SPA, one "
                      "for the rest; second seeds and four ablations): checks the machinery, not the paper."),
-        model=dict(depth=4, width=32, heads=4, mlp_width=64, seq_len=32, scan_unroll=1),
+        model=dict(depth=4, width=32, heads=4, mlp_width=64, seq_len=32),
         train=dict(batch_size=8, steps=60, warmup=6, eval_every=15, eval_batches=4, checkpoint_every=30,
                    log_every=2, diagnostics_every=0, keep_checkpoints=1),
         runs=tuple(comparison_runs(_SMOKE_GRID, second_seed=(BASELINE, "vanilla-espa"))
@@ -188,7 +188,7 @@ SUITES: dict[str, Suite] = {
         description=("Depth 16, width 128, T=128 on WikiText-2 (valid as training text, test as evaluation); "
                      "LRs swept at the final horizon (three for the headline methods, two for the rest), two seeds "
                      "for the headline methods, ablations."),
-        model=dict(depth=16, width=128, heads=4, mlp_width=512, seq_len=128, scan_unroll=1),
+        model=dict(depth=16, width=128, heads=4, mlp_width=512, seq_len=128),
         train=dict(batch_size=16, steps=1000, warmup=50, eval_every=100, eval_batches=32, checkpoint_every=200,
                    log_every=10, diagnostics_every=250, keep_checkpoints=1),
         runs=tuple(comparison_runs(_FULL_GRID, second_seed=_HEADLINE) + ablation_runs()),
@@ -198,7 +198,7 @@ SUITES: dict[str, Suite] = {
         name="wt103-36l",
         description=("The paper's WikiText-103 depth (36 layers), width 512, T=512: for accelerator clusters "
                      "(--data: the folder with wiki.train.tokens and wiki.valid.tokens)."),
-        model=dict(depth=36, width=512, heads=8, mlp_width=2048, seq_len=512, scan_unroll=1),
+        model=dict(depth=36, width=512, heads=8, mlp_width=2048, seq_len=512),
         train=dict(batch_size=64, steps=50_000, warmup=1_000, eval_every=1_000, eval_batches=64,
                    checkpoint_every=1_000, log_every=50, diagnostics_every=1_000, keep_checkpoints=2),
         runs=tuple(comparison_runs({m: ((5e-4, 1e-3) if m == BASELINE else (1e-4, 3e-4)) for m in METHODS},
@@ -209,7 +209,7 @@ SUITES: dict[str, Suite] = {
         name="c4-72l",
         description=("The paper's C4 depth (72 layers), width 512, T=512: for accelerator clusters "
                      "(--data hf:allenai/c4:en, or a local folder/JSON Lines of C4 text)."),
-        model=dict(depth=72, width=512, heads=8, mlp_width=2048, seq_len=512, scan_unroll=1),
+        model=dict(depth=72, width=512, heads=8, mlp_width=2048, seq_len=512),
         train=dict(batch_size=64, steps=100_000, warmup=2_000, eval_every=2_000, eval_batches=64,
                    checkpoint_every=2_000, log_every=100, diagnostics_every=2_000, keep_checkpoints=2),
         runs=tuple(comparison_runs({m: ((5e-4, 1e-3) if m == BASELINE else (5e-5, 1e-4, 3e-4)) for m in METHODS},

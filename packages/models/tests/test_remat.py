@@ -19,7 +19,7 @@ def _loop_loss(model, tokens):
     return sm.cross_entropy(logits, tokens[:, 1:])
 
 
-@pytest.mark.parametrize("variant", [dict(remat=True), dict(scan_unroll=2), dict(scan_unroll=3), dict(scan_unroll=99)])
+@pytest.mark.parametrize("variant", [dict(remat=True), dict(scan_unroll=1), dict(scan_unroll=0), dict(scan_unroll=2), dict(scan_unroll=3), dict(scan_unroll=99)])
 def test_layer_loop_variants_match_plain_backward(tiny, run_fast, variant):
     cfg = tiny(attention="value_skipinit", block="preln")
     tokens = jax.random.randint(jax.random.key(1), (2, cfg.seq_len + 1), 0, cfg.vocab_size)
@@ -33,6 +33,12 @@ def test_layer_loop_variants_match_plain_backward(tiny, run_fast, variant):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-7)
 
 
-def test_scan_unroll_must_be_positive(tiny):
+def test_scan_unroll_must_not_be_negative(tiny):
     with pytest.raises(ValueError, match="scan_unroll"):
-        tiny(scan_unroll=0)
+        tiny(scan_unroll=-1)
+
+
+@pytest.mark.parametrize(("depth", "unroll", "resolved"), [(4, 0, 4), (16, 0, 16), (17, 0, 1), (72, 0, 1),
+                                                           (16, 1, 1), (16, 3, 3), (4, 99, 4)])
+def test_auto_unroll_is_full_when_shallow_and_rolled_when_deep(depth, unroll, resolved):
+    assert sm.ModelConfig(depth=depth, scan_unroll=unroll).resolved_scan_unroll == resolved

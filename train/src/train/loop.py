@@ -77,8 +77,12 @@ def _prepare_data(config: TrainConfig) -> skipless_data.DatasetInfo:
 
 
 def _check_resumed_model(saved: dict, config: TrainConfig) -> None:
+    """Refuses to resume with model fields that change the maths; `EXECUTION_FIELDS` (how it is computed) may change."""
+    from skipless_models.config import EXECUTION_FIELDS
+
     saved_model = saved.get("model", {})
-    differing = sorted(k for k, v in config.model.to_dict().items() if saved_model.get(k) != v)
+    differing = sorted(k for k, v in config.model.to_dict().items()
+                       if saved_model.get(k) != v and k not in EXECUTION_FIELDS)
     if differing:
         raise ValueError(
             f"--resume: the checkpoint was trained with different model fields {differing}; "

@@ -11,11 +11,10 @@ from skipless_models.config import ModelConfig
 
 _CPU_TINY = ModelConfig(
     # [our choice] small enough to train in minutes on 2 CPU cores; vanilla E-SPA with TAT MLPs and the
-    # project's default knobs (sigprop.DEFAULT_ETA / DEFAULT_GAMMA_FINAL). scan_unroll=8: the layer
-    # loop unrolled in blocks of 8 layers (A/B on 2 cores: train step +8% E-SPA, +20% Pre-LN; compile
-    # +1-2 s); a deeper variant keeps a loop of 8-layer blocks, so its compile time stays flat in depth.
+    # project's default knobs (sigprop.DEFAULT_ETA / DEFAULT_GAMMA_FINAL). The layer loop is unrolled
+    # (scan_unroll "auto": depth <= 16); a variant deeper than 16 layers gets a rolled loop.
     vocab_size=4096, width=128, depth=8, heads=4, mlp_width=512, seq_len=128,
-    block="vanilla", attention="espa", mlp_activation="tat_leaky_relu", scan_unroll=8,
+    block="vanilla", attention="espa", mlp_activation="tat_leaky_relu",
 )
 
 PRESETS: dict[str, ModelConfig] = {

@@ -46,7 +46,7 @@ class Transformer(eqx.Module):
         return x.astype(_DTYPES[self.config.compute_dtype])
 
     def run_blocks(self, x_BxTxD: Float[Array, "B T D"]) -> Float[Array, "B T D"]:
-        """All L blocks under one `lax.scan` (`config.scan_unroll` layers per iteration). **Returns:** `[B, T, D]`."""
+        """All L blocks under one `lax.scan` (`config.resolved_scan_unroll` layers per iteration). **Returns:** `[B, T, D]`."""
         params, static = eqx.partition(self.blocks, eqx.is_array)
 
         def step(x, layer_params):
@@ -54,7 +54,7 @@ class Transformer(eqx.Module):
 
         if self.config.remat:
             step = jax.checkpoint(step)
-        unroll = min(self.config.scan_unroll, self.config.depth)
+        unroll = self.config.resolved_scan_unroll
         x_BxTxD, _ = jax.lax.scan(step, x_BxTxD, params, unroll=True if unroll == self.config.depth else unroll)
         return x_BxTxD
 
