@@ -6,8 +6,10 @@
 For every case: the JAX step's first-call compile time, the median step time over `--steps` timed
 steps after warm-up, tokens/s, model FLOP/s (`model_flops_per_token`, PaLM convention) and, when torch is
 importable, the PyTorch eager step on the same parameters (`torch_tokens_per_s`, `ratio_vs_torch`).
-JAX and PyTorch steps alternate in small rounds so that load from other processes hits both alike.
-The dense-matmul FLOP/s of one XLA f32 matmul, timed in the same run, gives the attainable peak.
+All cases and both implementations take turns in small rounds (this machine's speed drifts by tens of
+percent between minutes, so only samples from the same rounds are compared). The dense-matmul FLOP/s of
+one XLA f32 matmul, timed in every round, gives the attainable peak. A summary checks the targets:
+tokens/s >= PyTorch eager, model FLOP/s >= 60% of the dense matmul, SPA within 5% of standard attention.
 Before timing, the two implementations' losses on one batch are compared (`loss_diff`).
 
 Compile-time rows (`--compile-depths`) lower and compile the step of the cpu-tiny E-SPA model at each
@@ -70,7 +72,11 @@ def _cases() -> dict[str, Case]:
 
 
 CASES = _cases()
-DEFAULT_CASES = ("tiny-preln", "tiny-espa", "tiny-uspa", "tiny-vsi", "deep-preln", "deep-espa", "wide-preln")
+DEFAULT_CASES = ("tiny-preln", "tiny-vanilla", "tiny-espa", "tiny-uspa", "tiny-vsi",
+                 "deep-preln", "deep-vanilla", "deep-espa", "deep-uspa", "deep-vsi", "wide-preln")
+# The speed targets the summary checks: tokens/s at least PyTorch eager's, model FLOP/s at least this share
+# of the dense-matmul rate measured in the same run, SPA attention within 5% of standard attention.
+TARGET_RATIO_VS_TORCH, TARGET_MFU_VS_MATMUL, TARGET_SPA_VS_STANDARD = 1.0, 0.6, 0.95
 
 
 # ----- JAX step ---------------------------------------------------------------------------------------
@@ -116,69 +122,101 @@ def matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
     return 2 * n**3 / statistics.median(samples) / 1e9
 
 
-# ----- one case ---------------------------------------------------------------------------------------
-def run_case(name: str, case: Case, *, dtype: str, steps: int, rounds: int, torch_ok: bool, scan_unroll: int | None = None) -> dict:
-    """Time the JAX step (and the PyTorch twin when available), alternating in `rounds` rounds.
+# ----- cases ------------------------------------------------------------------------------------------
+class _Bench:
+    """One case ready to time: its compiled JAX step, the PyTorch twin (when available) and their samples."""
 
-    **Returns:** a JSON-ready row.
-    """
-    unroll = case.config.scan_unroll if scan_unroll is None else scan_unroll
-    cfg = case.config.replace(compute_dtype=dtype, attention_impl="xla", scan_unroll=unroll)
-    model = skipless_models.build_model(cfg, key=jax.random.PRNGKey(0), verbose=False)
-    rng = np.random.default_rng(0)
-    tokens = rng.integers(0, cfg.vocab_size, (case.batch, cfg.seq_len + 1), dtype=np.int32)
-    tokens_dev = jnp.asarray(tokens)
-    row = dict(
-        case=name, dtype=dtype, scan_unroll=cfg.resolved_scan_unroll, block=cfg.block, attention=cfg.attention,
-        depth=cfg.depth, width=cfg.width,
-        seq_len=cfg.seq_len, batch=case.batch, vocab=cfg.vocab_size,
-    )
-
-    torch_step = None
-    if torch_ok and dtype == "float32":
-        from evals.torch_reference import make_torch_step
-
-        torch_step, torch_loss_of = make_torch_step(model, lr=LR, weight_decay=WEIGHT_DECAY)
-        row["loss_diff"] = abs(_jax_loss(model, tokens_dev) - torch_loss_of(tokens))
-
-    step, trainable, buffers, opt_state = make_jax_step(model)
-    del model
-    start = time.perf_counter()
-    trainable, opt_state, loss = step(trainable, opt_state, buffers, tokens_dev)
-    loss.block_until_ready()
-    row["compile_s"] = time.perf_counter() - start
-    if torch_step is not None:
-        torch_step(tokens)  # warm-up
-
-    per_round = max(1, steps // rounds)
-    jax_times, torch_times = [], []
-    for _ in range(rounds):
-        for _ in range(per_round):
-            with _Timer(jax_times):
-                trainable, opt_state, loss = step(trainable, opt_state, buffers, tokens_dev)
-                loss.block_until_ready()
-        if torch_step is not None:
-            for _ in range(per_round):
-                with _Timer(torch_times):
-                    torch_step(tokens)
-
-    n_tokens = case.batch * cfg.seq_len
-    flops = skipless_models.model_flops_per_token(cfg) * n_tokens
-    step_s, cpu_s = (statistics.median(x) for x in zip(*jax_times))
-    row.update(
-        step_ms=1e3 * step_s, cpu_ms=1e3 * cpu_s, tokens_per_s=n_tokens / step_s, model_gflops=flops / step_s / 1e9
-    )
-    if torch_times:
-        torch_s, torch_cpu_s = (statistics.median(x) for x in zip(*torch_times))
-        row.update(
-            torch_step_ms=1e3 * torch_s, torch_cpu_ms=1e3 * torch_cpu_s, torch_tokens_per_s=n_tokens / torch_s,
-            torch_model_gflops=flops / torch_s / 1e9, ratio_vs_torch=torch_s / step_s,
-            ratio_vs_torch_cpu=torch_cpu_s / cpu_s,
+    def __init__(self, name: str, case: Case, *, dtype: str, torch_ok: bool, scan_unroll: int | None):
+        unroll = case.config.scan_unroll if scan_unroll is None else scan_unroll
+        cfg = case.config.replace(compute_dtype=dtype, attention_impl="xla", scan_unroll=unroll)
+        model = skipless_models.build_model(cfg, key=jax.random.PRNGKey(0), verbose=False)
+        self.tokens = np.random.default_rng(0).integers(0, cfg.vocab_size, (case.batch, cfg.seq_len + 1), dtype=np.int32)
+        self.tokens_dev = jnp.asarray(self.tokens)
+        self.cfg, self.n_tokens = cfg, case.batch * cfg.seq_len
+        self.info = dict(
+            case=name, dtype=dtype, scan_unroll=cfg.resolved_scan_unroll, block=cfg.block, attention=cfg.attention,
+            depth=cfg.depth, width=cfg.width, seq_len=cfg.seq_len, batch=case.batch, vocab=cfg.vocab_size,
         )
-    # the attainable peak right after this case: on a shared machine it moves with the load
-    row["matmul_gflops"] = matmul_gflops()
-    row["mfu_vs_matmul"] = row["model_gflops"] / row["matmul_gflops"]
-    return row
+        self.torch_step = None
+        if torch_ok and dtype == "float32":
+            from evals.torch_reference import make_torch_step
+
+            self.torch_step, torch_loss_of = make_torch_step(model, lr=LR, weight_decay=WEIGHT_DECAY)
+            self.info["loss_diff"] = abs(_jax_loss(model, self.tokens_dev) - torch_loss_of(self.tokens))
+        self.step, self.trainable, self.buffers, self.opt_state = make_jax_step(model)
+        del model
+        start = time.perf_counter()
+        self._jax_step()
+        self.info["compile_s"] = time.perf_counter() - start
+        if self.torch_step is not None:
+            self.torch_step(self.tokens)  # warm-up
+        self.jax_times: list = []
+        self.torch_times: list = []
+
+    def _jax_step(self):
+        self.trainable, self.opt_state, loss = self.step(self.trainable, self.opt_state, self.buffers, self.tokens_dev)
+        loss.block_until_ready()
+
+    def time(self, n: int) -> None:
+        """`n` timed JAX steps, then `n` PyTorch steps (when there is a twin)."""
+        for _ in range(n):
+            with _Timer(self.jax_times):
+                self._jax_step()
+        if self.torch_step is not None:
+            for _ in range(n):
+                with _Timer(self.torch_times):
+                    self.torch_step(self.tokens)
+
+    def row(self, matmul: float) -> dict:
+        """**Returns:** the JSON-ready row (medians), with `matmul` the dense-matmul GFLOP/s of the same minutes."""
+        row = dict(self.info)
+        flops = skipless_models.model_flops_per_token(self.cfg) * self.n_tokens
+        step_s, cpu_s = (statistics.median(x) for x in zip(*self.jax_times))
+        row.update(step_ms=1e3 * step_s, cpu_ms=1e3 * cpu_s, tokens_per_s=self.n_tokens / step_s,
+                   model_gflops=flops / step_s / 1e9)
+        if self.torch_times:
+            torch_s, torch_cpu_s = (statistics.median(x) for x in zip(*self.torch_times))
+            row.update(
+                torch_step_ms=1e3 * torch_s, torch_cpu_ms=1e3 * torch_cpu_s, torch_tokens_per_s=self.n_tokens / torch_s,
+                torch_model_gflops=flops / torch_s / 1e9, ratio_vs_torch=torch_s / step_s,
+                ratio_vs_torch_cpu=torch_cpu_s / cpu_s,
+            )
+        row["matmul_gflops"] = matmul
+        row["mfu_vs_matmul"] = row["model_gflops"] / matmul
+        return row
+
+
+def run_cases(cases: list[tuple[str, Case]], *, dtype: str, steps: int, rounds: int, torch_ok: bool,
+              scan_unroll: int | None = None, log=print) -> list[dict]:
+    """Time every case's JAX step (and PyTorch twin), all cases taking turns in each of `rounds` rounds.
+
+    The machine's speed drifts by tens of percent between minutes, so every comparison in the table
+    (JAX vs PyTorch, SPA vs standard attention, model FLOP/s vs the dense matmul) is between samples
+    taken in the same rounds: each round times `steps // rounds` steps of every case and implementation,
+    then the dense matmul; each number is the median over all rounds.
+
+    **Returns:** one JSON-ready row per case, in order.
+    """
+    benches = []
+    for name, case in cases:
+        benches.append(_Bench(name, case, dtype=dtype, torch_ok=torch_ok, scan_unroll=scan_unroll))
+        log(f"  {name} {dtype}: compiled in {benches[-1].info['compile_s']:.1f} s")
+    per_round = max(1, steps // rounds)
+    matmul_samples = []
+    for index in range(rounds):
+        for bench in benches:
+            bench.time(per_round)
+        matmul_samples.append(matmul_gflops(repeats=5))
+        log(f"  round {index + 1}/{rounds} done")
+    matmul = statistics.median(matmul_samples)
+    return [bench.row(matmul) for bench in benches]
+
+
+def run_case(name: str, case: Case, *, dtype: str, steps: int, rounds: int, torch_ok: bool,
+             scan_unroll: int | None = None) -> dict:
+    """`run_cases` for one case. **Returns:** its row."""
+    return run_cases([(name, case)], dtype=dtype, steps=steps, rounds=rounds, torch_ok=torch_ok,
+                     scan_unroll=scan_unroll, log=lambda *_: None)[0]
 
 
 class _Timer:
@@ -247,6 +285,50 @@ def print_table(rows: list[dict]) -> None:
         )
 
 
+def summarise(rows: list[dict]) -> dict:
+    """The targets, checked on `rows`: worst ratio to PyTorch, worst share of the dense-matmul rate, and SPA
+    attention's tokens/s over standard attention's at the same shape (E-SPA, U-SPA vs the `*-vanilla` case).
+
+    **Returns:** dict with `min_ratio_vs_torch` (None without torch), `min_mfu_vs_matmul`, `spa_vs_standard`
+    (`{"tiny-espa": 0.98, ...}`) and `targets_met` (`{name: bool}` for those measured).
+    """
+    f32 = [r for r in rows if r["dtype"] == "float32"]
+    ratios = [r["ratio_vs_torch"] for r in f32 if "ratio_vs_torch" in r]
+    by_case = {r["case"]: r for r in f32}
+    spa = {}
+    for name, row in by_case.items():
+        shape, _, variant = name.partition("-")
+        standard = by_case.get(f"{shape}-vanilla")
+        if variant in ("espa", "uspa") and standard is not None:
+            spa[name] = row["tokens_per_s"] / standard["tokens_per_s"]
+    summary = dict(
+        min_ratio_vs_torch=min(ratios) if ratios else None,
+        min_mfu_vs_matmul=min((r["mfu_vs_matmul"] for r in f32), default=None),
+        spa_vs_standard=spa,
+    )
+    met = {}
+    if ratios:
+        met[f"tokens/s >= {TARGET_RATIO_VS_TORCH:g}x PyTorch eager"] = min(ratios) >= TARGET_RATIO_VS_TORCH
+    if summary["min_mfu_vs_matmul"] is not None:
+        met[f"model FLOP/s >= {TARGET_MFU_VS_MATMUL:.0%} of dense matmul"] = summary["min_mfu_vs_matmul"] >= TARGET_MFU_VS_MATMUL
+    if spa:
+        met[f"SPA within {1 - TARGET_SPA_VS_STANDARD:.0%} of standard attention"] = min(spa.values()) >= TARGET_SPA_VS_STANDARD
+    summary["targets_met"] = met
+    return summary
+
+
+def print_summary(summary: dict) -> None:
+    print("\ntargets (float32 rows):")
+    if summary["min_ratio_vs_torch"] is not None:
+        print(f"  worst ratio vs PyTorch eager:       {summary['min_ratio_vs_torch']:.2f}x")
+    if summary["min_mfu_vs_matmul"] is not None:
+        print(f"  worst share of dense-matmul FLOP/s: {summary['min_mfu_vs_matmul']:.0%}")
+    for name, ratio in summary["spa_vs_standard"].items():
+        print(f"  {name} vs standard attention:   {ratio:.2f}x tokens/s")
+    for name, ok in summary["targets_met"].items():
+        print(f"  [{'met' if ok else 'NOT met'}] {name}")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", default=",".join(DEFAULT_CASES), help=f"comma list of {sorted(CASES)}")
@@ -284,16 +366,16 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"jax {jax.__version__} on {jax.default_backend()} ({platform.processor() or platform.machine()}); "
           f"{torch_note}; {malloc_note()}")
     matmul = matmul_gflops()
-    print(f"dense f32 matmul [1024x1024]·[1024x1024]: {matmul:.0f} GFLOP/s (re-measured after every case: %mm)", flush=True)
+    print(f"dense f32 matmul [1024x1024]·[1024x1024]: {matmul:.0f} GFLOP/s (re-measured in every round: %mm)", flush=True)
 
     rows = []
     for dtype in dtypes:
-        for name in names:
-            rows.append(run_case(name, CASES[name], dtype=dtype, steps=args.steps, rounds=args.rounds, torch_ok=torch_ok,
-                                 scan_unroll=args.scan_unroll))
-            print(f"  {name} {dtype}: {rows[-1]['tokens_per_s']:.0f} tokens/s", flush=True)
+        rows += run_cases([(name, CASES[name]) for name in names], dtype=dtype, steps=args.steps, rounds=args.rounds,
+                          torch_ok=torch_ok, scan_unroll=args.scan_unroll, log=lambda text: print(text, flush=True))
     print()
     print_table(rows)
+    summary = summarise(rows)
+    print_summary(summary)
 
     compiles = []
     for depth in (int(d) for d in args.compile_depths.split(",") if d):
@@ -307,7 +389,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = dict(
         jax_version=jax.__version__, backend=jax.default_backend(), torch=torch_note, malloc=malloc_note(),
         xla_flags=os.environ.get("XLA_FLAGS", ""), matmul_gflops=matmul,
-        steps=args.steps, rounds=args.rounds, rows=rows, compile=compiles,
+        steps=args.steps, rounds=args.rounds, rows=rows, compile=compiles, summary=summary,
     )
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
