@@ -55,29 +55,24 @@ def _usable(record: dict[str, Any]) -> bool:
     return record["state"] == "complete" and measures is not None and not measures["diverged"]
 
 
-def _sweep(suite: Suite, out: pathlib.Path, method: str) -> list[dict[str, Any]]:
-    return [run_record(suite, out, r.name) for r in suite.runs if r.role == "sweep" and r.method == method]
-
-
 def _finished(record: dict[str, Any]) -> bool:
     return record["state"] in ("complete", "diverged", "failed")
 
 
-def best_lr(suite: Suite, out: pathlib.Path, method: str, *, provisional: bool = False) -> float | None:
-    """The best LR of `method`'s seed-0 sweep, or `None` while any of those runs is unfinished.
+def rank_sweep(sweep: list[dict[str, Any]], sweep_lrs: list[float], *, provisional: bool = False) -> float | None:
+    """The best LR among one method's seed-0 sweep run records, or `None` while any of them is unfinished.
 
     Ranking: final eval loss (final train loss when the run has no eval); diverged runs rank last.
-    If every sweep run diverged or failed, the smallest LR is returned. `provisional=True` ranks the
-    sweep runs finished so far (for reports on a suite cut short; `None` only when none has finished);
-    runs that take their LR from a sweep (`lr_from`) always wait for the whole sweep.
+    If every sweep run diverged or failed, the smallest of `sweep_lrs` is returned. `provisional=True`
+    ranks the sweep runs finished so far (for reports on a suite cut short; `None` only when none has
+    finished); runs that take their LR from a sweep (`lr_from`) always wait for the whole sweep.
     """
-    sweep = _sweep(suite, out, method)
     finished = [r for r in sweep if _finished(r)]
     if not finished or (len(finished) < len(sweep) and not provisional):
         return None
     usable = [r for r in finished if _usable(r)]
     if not usable:
-        return min(spec.lr for spec in suite.runs if spec.role == "sweep" and spec.method == method)
+        return min(sweep_lrs)
 
     def score(r):
         m = r["measures"]
@@ -85,6 +80,16 @@ def best_lr(suite: Suite, out: pathlib.Path, method: str, *, provisional: bool =
         return value if math.isfinite(value) else math.inf
 
     return min(usable, key=score)["lr"]
+
+
+def _sweep_specs(suite: Suite, method: str) -> list:
+    return [r for r in suite.runs if r.role == "sweep" and r.method == method]
+
+
+def best_lr(suite: Suite, out: pathlib.Path, method: str, *, provisional: bool = False) -> float | None:
+    """`rank_sweep` over `method`'s sweep runs as they stand in `out` (reads only those runs)."""
+    specs = _sweep_specs(suite, method)
+    return rank_sweep([run_record(suite, out, r.name) for r in specs], [r.lr for r in specs], provisional=provisional)
 
 
 def collect(suite: Suite, out: pathlib.Path, *, baselines: dict[str, Any] | None = None,
@@ -100,10 +105,10 @@ def collect(suite: Suite, out: pathlib.Path, *, baselines: dict[str, Any] | None
     """
     runs = [run_record(suite, out, r.name) for r in suite.runs]
     methods = [m for m in METHODS if any(r.method == m for r in suite.runs)]
-    best = {m: best_lr(suite, out, m, provisional=True) for m in methods}
-    progress = {}
+    best, progress = {}, {}
     for m in methods:
         sweep = [r for r in runs if r["role"] == "sweep" and r["method"] == m]
+        best[m] = rank_sweep(sweep, [r.lr for r in _sweep_specs(suite, m)], provisional=True)
         progress[m] = [sum(_finished(r) for r in sweep), len(sweep)]
     reference = {}
     for r in runs:
