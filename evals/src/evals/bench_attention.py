@@ -2,14 +2,19 @@
 
     python -m evals.bench_attention [--seq-lens 512,1024,...] [--head-dims 64,128] [--out FILE]
 
-Rows: the XLA reference with a materialised E-SPA bias and row scale; the Pallas kernel with that bias
+Rows: the XLA reference with a materialised E-SPA bias and row scale (autodiff backward), the same
+through `attention_xla` (hand-written backward: the `impl="xla"` path models use); the Pallas kernel with that bias
 passed as an explicit `[T, T]` array; the Pallas kernel generating the E-SPA bias itself; the Pallas
 kernel without bias; `jax.nn.dot_product_attention` (causal, no bias; XLA and, where available, cuDNN). For each: forward and
 forward+backward time (median over repeats) and the compiled program's memory (arguments + outputs +
 temporaries, from XLA's memory analysis). Prints a table and writes JSON.
 
 On a machine without GPU/TPU the Pallas rows run in interpret mode at one tiny size only (so the script
-keeps working everywhere); the timings then say nothing about kernels.
+keeps working everywhere); the timings then say nothing about kernels. Selecting only XLA rows keeps
+the requested sizes, e.g. on CPU at the cpu-tiny attention shape:
+
+    python -m evals.bench_attention --methods xla_reference_bias,xla_custom_vjp_bias --seq-lens 128 \
+        --head-dims 32 --heads 4 --tokens 2048 --dtype float32 --repeats 50
 """
 
 from __future__ import annotations
@@ -23,7 +28,14 @@ import time
 import jax
 import jax.numpy as jnp
 
-from pallas_kernels import attention_reference, espa_coefficients, espa_log_bias, espa_row_scale, fused_attention
+from pallas_kernels import (
+    attention_reference,
+    attention_xla,
+    espa_coefficients,
+    espa_log_bias,
+    espa_row_scale,
+    fused_attention,
+)
 from pallas_kernels.dispatch import pallas_backend
 
 GAMMAS = (0.02, 0.01)  # (γ_{l−1}, γ_l): a deep layer of the default schedule's order of magnitude
@@ -37,6 +49,7 @@ def _methods(seq_len: int, backend: str, interpret: bool):
     kernel = dict(backend=backend, interpret=interpret)
     return {
         "xla_reference_bias": lambda q, k, v: attention_reference(q, k, v, bias=bias, row_scale=scale),
+        "xla_custom_vjp_bias": lambda q, k, v: attention_xla(q, k, v, bias=bias, row_scale=scale),
         "pallas_explicit_bias": lambda q, k, v: fused_attention(q, k, v, bias=bias, row_scale=scale, **kernel),
         "pallas_generated_espa": lambda q, k, v: fused_attention(q, k, v, espa_coeffs=coeffs, **kernel),
         "pallas_no_bias": lambda q, k, v: fused_attention(q, k, v, **kernel),
@@ -110,12 +123,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     seq_lens = [int(t) for t in args.seq_lens.split(",")]
     head_dims = [int(d) for d in args.head_dims.split(",")]
     heads, tokens, repeats = args.heads, args.tokens, args.repeats
-    if interpret:
+    wanted = set(filter(None, args.methods.split(",")))
+    unknown = sorted(wanted - set(_methods(8, backend, interpret)))
+    if unknown:
+        parser.error(f"unknown method(s) {unknown}; choose from {sorted(_methods(8, backend, interpret))}")
+    xla_only = bool(wanted) and all(name.startswith("xla_") for name in wanted)
+    if interpret and not xla_only:
         # No accelerator: one tiny size so every path still runs (interpret mode is for correctness only).
         seq_lens, head_dims, heads, tokens, repeats = [64], [16], 2, 128, 2
         print("no GPU/TPU: Pallas kernels run in interpret mode at a tiny size; timings are not kernel timings")
     dtype = jnp.dtype(args.dtype)
-    wanted = set(filter(None, args.methods.split(",")))
 
     rows = []
     for head_dim in head_dims:
