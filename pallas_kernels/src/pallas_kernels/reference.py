@@ -13,7 +13,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-_MASK_VALUE = -1e30
+MASK_VALUE = -1e30
+
+
+def causal_mask(t: int, s: int) -> Array:
+    """`[t, s]` bool, True where key j may be seen by query i (j <= i, queries aligned to the first keys)."""
+    return jnp.arange(t)[:, None] >= jnp.arange(s)[None, :]
 
 
 def attention_reference(
@@ -45,8 +50,7 @@ def attention_reference(
         logits = logits + bias.astype(jnp.float32)
     t, s = logits.shape[-2:]
     if causal:
-        mask = jnp.arange(t)[:, None] >= jnp.arange(s)[None, :]
-        logits = jnp.where(mask, logits, _MASK_VALUE)
+        logits = jnp.where(causal_mask(t, s), logits, MASK_VALUE)
     logits = logits - jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
     weights = jnp.exp(logits)
     weights = weights / jnp.sum(weights, axis=-1, keepdims=True)

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-_MASK_VALUE = -1e30
+from pallas_kernels.reference import MASK_VALUE, causal_mask
 
 
 def attention_xla(
@@ -90,7 +90,7 @@ def _forward(q, k, v, bias, row_scale, scale, causal):
     if bias is not None:
         logits = logits + bias.astype(jnp.float32)
     if causal:
-        logits = jnp.where(jnp.arange(t)[:, None] >= jnp.arange(s_len)[None, :], logits, _MASK_VALUE)
+        logits = jnp.where(causal_mask(t, s_len), logits, MASK_VALUE)
     row_max = jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
     e = jnp.exp(logits - row_max)
     row_sum = jnp.sum(e, axis=-1, keepdims=True)
