@@ -25,6 +25,7 @@ TINY = Suite(
         RunSpec("espa-s1", "vanilla-espa", "seed", lr_from="vanilla-espa", seed=1),
         # Two leaky-ReLU blocks cannot reach C_f(0) = 0.99: the trainer rejects it, the suite goes on.
         RunSpec("espa-bad-eta", "vanilla-espa", "ablation", lr_from="vanilla-espa", model=dict(tat_eta=0.99)),
+        RunSpec("espa-x2", "vanilla-espa", "horizon", lr_from="vanilla-espa", train=dict(steps=16), label="2x budget"),
     ),
     tokenizer="byte",
 )
@@ -48,7 +49,7 @@ def test_outcomes_of_each_invocation(suite_out):
     assert suite_out["first"]["outcomes"] == {"preln": "complete", "espa-lo": "complete"}
     assert suite_out["interrupted"]["outcomes"] == {"espa-hi": "stopped"}
     assert suite_out["final"]["outcomes"] == {"preln": "skipped", "espa-lo": "skipped", "espa-hi": "complete",
-                                             "espa-s1": "complete", "espa-bad-eta": "failed"}
+                                             "espa-s1": "complete", "espa-bad-eta": "failed", "espa-x2": "complete"}
     # A skipped run is not touched.
     assert _metrics(suite_out["out"], "preln") == suite_out["preln_metrics"]
 
@@ -68,7 +69,7 @@ def test_three_outputs_written(suite_out):
         assert f"| {method} |" in table
     assert "unigram" in table and "bigram" in table
     states = {r["name"]: r["state"] for r in results["runs"]}
-    assert states == dict.fromkeys(["preln", "espa-lo", "espa-hi", "espa-s1"], "complete") | {"espa-bad-eta": "failed"}
+    assert states == dict.fromkeys(["preln", "espa-lo", "espa-hi", "espa-s1", "espa-x2"], "complete") | {"espa-bad-eta": "failed"}
     assert "out of reach" in {r["name"]: r for r in results["runs"]}["espa-bad-eta"]["message"]
 
 
@@ -83,6 +84,26 @@ def test_best_lr_and_headline(suite_out):
     records = [json.loads(line) for line in _metrics(suite_out["out"], "espa-s1").splitlines()]
     assert runs["espa-s1"]["measures"]["final_eval_loss"] == [r["eval_loss"] for r in records if "eval_loss" in r][-1]
     assert runs["preln"]["vs_baseline"]["iteration_multiplier"] == 1.0
+
+
+def test_horizon_run_trains_longer_at_the_best_lr_and_is_reported(suite_out):
+    results = suite_out["final"]["results"]
+    runs = {r["name"]: r for r in results["runs"]}
+    x2 = runs["espa-x2"]
+    assert x2["lr"] == results["best_lr"]["vanilla-espa"] and x2["measures"]["last_step"] == 16
+    assert x2["eval_curve"][-1][0] == 16 and "espa-x2" not in results["headline"]["vanilla-espa"]
+    # the step at which it reaches Pre-LN's final eval loss, read off its eval curve independently
+    target = runs["preln"]["eval_curve"][-1][1]
+    curve = x2["eval_curve"]
+    reached = None
+    for (s0, v0), (s1, v1) in zip([(0, math.inf)] + curve[:-1], curve):
+        if v1 <= target:
+            reached = s1 if not math.isfinite(v0) or v0 == v1 else s0 + (v0 - target) / (v0 - v1) * (s1 - s0)
+            break
+    got = x2["vs_baseline"]["steps_to_baseline_final"]
+    assert (got is None and reached is None) or got == pytest.approx(reached)
+    table = results_markdown(results)
+    assert "## Longer horizon" in table and "| espa-x2 | 2x budget |" in table
 
 
 def test_report_on_an_unfinished_sweep_is_provisional(suite_out):

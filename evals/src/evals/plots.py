@@ -17,8 +17,9 @@ def _reference_lines(axis, baselines: dict[str, Any] | None) -> None:
 
 
 def plot_loss_curves(results: dict[str, Any], path: str | pathlib.Path) -> pathlib.Path:
-    """Draws three panels: smoothed train loss and eval loss of each method's seed-0 best-LR run,
-    and the eval loss of the ablations, all against steps, with unigram/bigram lines.
+    """Draws three panels: smoothed train loss and eval loss of each method's seed-0 best-LR run (and,
+    dotted, its longer-horizon run), and the eval loss of the ablations, all against steps, with
+    unigram/bigram lines.
 
     **Arguments:** `results` from `evals.results.collect`; `path` of the PNG.
 
@@ -44,6 +45,9 @@ def plot_loss_curves(results: dict[str, Any], path: str | pathlib.Path) -> pathl
             ceiling.append(train[0][1])
         if run["eval_curve"]:
             eval_ax.plot(*zip(*run["eval_curve"]), marker="o", markersize=3, label=method, **style)
+    for index, (method, _) in enumerate(results["headline"].items()):
+        for run in (r for r in results["runs"] if r["role"] == "horizon" and r["method"] == method and r["eval_curve"]):
+            eval_ax.plot(*zip(*run["eval_curve"]), linestyle=":", color=colours(index % 10), label=run["label"])
     ablations = [r for r in results["runs"] if r["role"] == "ablation" and r["eval_curve"]]
     for index, run in enumerate(ablations):
         ablation_ax.plot(*zip(*run["eval_curve"]), marker="o", markersize=3, color=colours(index % 10), label=run["label"])

@@ -55,7 +55,7 @@ def results_markdown(results: dict[str, Any]) -> str:
     """Renders `evals.results.collect(...)` (plus optional `command`, `machine`, `date` keys).
 
     **Returns:** Markdown text: reference lines, the headline table (one row per method at its best
-    LR, mean ± half-range over seeds), the LR sweep, and the ablations.
+    LR, mean ± half-range over seeds), the LR sweep, the ablations and the longer-horizon runs.
     """
     runs = {r["name"]: r for r in results["runs"]}
     base = results.get("baselines") or {}
@@ -109,6 +109,22 @@ def results_markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {r['name']} | {r['label']} | {r['lr'] if r['lr'] is not None else '–'} | {r['state']} | "
                          f"{_num(m.get('final_eval_loss'))} | {_multiplier(r['vs_baseline'])} | "
                          f"{'yes' if m.get('diverged') else 'no' if m else '–'} | {_init(r)[0]} |")
+    horizon = [r for r in results["runs"] if r["role"] == "horizon"]
+    if horizon:
+        lines += ["", "## Longer horizon (the 1×-budget best learning rate, seed 0)", "",
+                  "Step to reach Pre-LN's final eval loss: the first eval (interpolated) at or below the loss of "
+                  "Pre-LN's best-LR run at the end of the 1× budget; × = that step over the 1× budget.", "",
+                  "| run | change | lr | state | final eval | lowest eval (step) | lowest below bigram | "
+                  "step to reach Pre-LN's final | × steps to match Pre-LN | diverged |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in horizon:
+            m = r["measures"] or {}
+            lowest = min(r["eval_curve"], key=lambda point: point[1]) if r["eval_curve"] else None
+            lowest_cell = f"{lowest[1]:.3f} ({lowest[0]})" if lowest else "–"
+            lines.append(f"| {r['name']} | {r['label']} | {r['lr'] if r['lr'] is not None else '–'} | {r['state']} | "
+                         f"{_num(m.get('final_eval_loss'))} | {lowest_cell} | "
+                         f"{_below(lowest[1], bigram) if lowest else '–'} | "
+                         f"{_steps(r['vs_baseline'], m.get('last_step'))} | {_multiplier(r['vs_baseline'])} | "
+                         f"{'yes' if m.get('diverged') else 'no' if m else '–'} |")
     troubled = [r for r in results["runs"] if r.get("message")]
     if troubled:
         lines += ["", "## Runs that failed or stopped on a non-finite loss", ""]

@@ -28,7 +28,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "vanilla-espa": dict(block="vanilla", attention="espa", mlp_activation="tat_leaky_relu"),
 }
 BASELINE = "preln"
-ROLES = ("sweep", "seed", "ablation")
+ROLES = ("sweep", "seed", "ablation", "horizon")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +39,8 @@ class RunSpec:
 
     - `name`: unique folder name inside the suite's `runs/`.
     - `method`: a key of `METHODS`.
-    - `role`: "sweep" (LR sweep, seed 0), "seed" (another seed at the sweep's best LR) or "ablation".
+    - `role`: "sweep" (LR sweep, seed 0), "seed" (another seed at the sweep's best LR), "ablation", or
+      "horizon" (the method at its best LR for a longer budget, seed 0).
     - `lr`: the peak learning rate, or `None` with `lr_from`.
     - `lr_from`: take the best LR of this method's sweep (see the module docstring).
     - `seed`: initialisation and data-order seed.
@@ -160,6 +161,20 @@ def ablation_runs(only: tuple[str, ...] | None = None, *, eta_high: float = 0.9)
     return [r for r in runs if only is None or r.name in only]
 
 
+def horizon_runs(methods: tuple[str, ...], *, factor: int, steps: int, eval_every: int) -> list[RunSpec]:
+    """`methods` at their sweep's best LR for `factor` × the suite's `steps` (seed 0).
+
+    At the suite's budget every skipless model is still above the count-bigram line, and a run that
+    never reaches Pre-LN's final loss cannot say how many more steps it needs. These runs answer both:
+    where the loss goes with `factor` × the steps, and at which step it reaches Pre-LN's final
+    (1×-budget) eval loss, i.e. the paper's "× more iterations" without the budget cutting it short.
+    The LR is the one chosen at 1× the budget [our choice: no second sweep at the longer horizon].
+    """
+    total = factor * steps
+    return [RunSpec(f"{m}-best-x{factor}", m, "horizon", lr_from=m, train=dict(steps=total, eval_every=eval_every),
+                    label=f"{m}, {factor}× budget ({total} steps)") for m in methods]
+
+
 _PRELN_LRS = (3e-4, 1e-3, 3e-3)
 _SKIPLESS_LRS = (1e-4, 3e-4, 1e-3)
 _HEADLINE = (BASELINE, "ln-espa", "vanilla-espa", "vanilla-uspa", "vanilla-vsi")
@@ -170,6 +185,19 @@ _FULL_GRID = {m: (_PRELN_LRS if m == BASELINE else _SKIPLESS_LRS if m in _HEADLI
                   else (3e-4, 1e-3) if m == "vanilla-standard" else (1e-4, 3e-4)) for m in _PRIORITY}
 _SMOKE_GRID = {m: ((1e-3, 3e-3) if m == BASELINE else (3e-4, 1e-3) if m == "vanilla-espa" else (1e-3,)) for m in METHODS}
 _SMOKE_ABLATIONS = ("abl-espa-eta0.6", "abl-espa-gamma0.005", "abl-espa-joint-gamma0.005", "abl-vsi-gainx1")
+
+_CPU_SMALL_TRAIN = dict(batch_size=16, steps=1000, warmup=50, eval_every=100, eval_batches=32, checkpoint_every=200,
+                        log_every=10, diagnostics_every=250, keep_checkpoints=1)
+
+
+def _cpu_small_runs() -> list[RunSpec]:
+    """Sweeps in priority order, with the 4×-budget Pre-LN / vanilla E-SPA pair right after their two
+    sweeps (so a suite cut short still has it), then second seeds and ablations."""
+    runs = comparison_runs(_FULL_GRID, second_seed=_HEADLINE)
+    first_two = sum(len(_FULL_GRID[m]) for m in _PRIORITY[:2])
+    return runs[:first_two] + horizon_runs(_PRIORITY[:2], factor=4, steps=_CPU_SMALL_TRAIN["steps"],
+                                                   eval_every=200) + runs[first_two:] + ablation_runs()
+
 
 SUITES: dict[str, Suite] = {
     "smoke": Suite(
@@ -187,11 +215,10 @@ SUITES: dict[str, Suite] = {
         name="cpu-small",
         description=("Depth 16, width 128, T=128 on WikiText-2 (valid as training text, test as evaluation); "
                      "LRs swept at the final horizon (three for the headline methods, two for the rest), two seeds "
-                     "for the headline methods, ablations."),
+                     "for the headline methods, Pre-LN and vanilla E-SPA at 4x the budget, ablations."),
         model=dict(depth=16, width=128, heads=4, mlp_width=512, seq_len=128),
-        train=dict(batch_size=16, steps=1000, warmup=50, eval_every=100, eval_batches=32, checkpoint_every=200,
-                   log_every=10, diagnostics_every=250, keep_checkpoints=1),
-        runs=tuple(comparison_runs(_FULL_GRID, second_seed=_HEADLINE) + ablation_runs()),
+        train=_CPU_SMALL_TRAIN,
+        runs=tuple(_cpu_small_runs()),
         train_file="valid.txt", eval_file="test.txt", tokenizer="bpe:4096",
     ),
     "wt103-36l": Suite(
