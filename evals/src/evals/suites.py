@@ -175,7 +175,7 @@ def horizon_runs(methods: tuple[str, ...], *, factor: int, steps: int, eval_ever
                     label=f"{m}, {factor}× budget ({total} steps)") for m in methods]
 
 
-_PRELN_LRS = (3e-4, 1e-3, 3e-3)
+_PRELN_LRS = (3e-4, 1e-3, 3e-3, 1e-2)  # 1e-2: 3e-3 was the best of the first three (grid edge)
 _SKIPLESS_LRS = (1e-4, 3e-4, 1e-3)
 _HEADLINE = (BASELINE, "ln-espa", "vanilla-espa", "vanilla-uspa", "vanilla-vsi")
 # Most informative first, so a suite cut short still holds the headline comparison.
