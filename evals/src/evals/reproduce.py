@@ -83,6 +83,7 @@ def _baselines(info, out: pathlib.Path) -> dict[str, Any]:
 def _init_summaries(suite: Suite, out: pathlib.Path) -> dict[str, dict[str, float]]:
     """Init signal-prop summary per started run, computed once per distinct model (cached on disk)."""
     from skipless_models import ModelConfig
+    from skipless_models.config import EXECUTION_FIELDS
 
     from .init_summary import init_signal_summary
 
@@ -94,7 +95,7 @@ def _init_summaries(suite: Suite, out: pathlib.Path) -> dict[str, dict[str, floa
         if not config_path.is_file():
             continue
         model = json.loads(config_path.read_text())["model"]
-        key = json.dumps(model, sort_keys=True)
+        key = json.dumps({k: v for k, v in model.items() if k not in EXECUTION_FIELDS}, sort_keys=True)
         if key not in cache:
             try:
                 cache[key] = init_signal_summary(ModelConfig.from_dict(model))
