@@ -1,4 +1,4 @@
-"""One attention interface; dispatches to the XLA reference or the Pallas kernel of `pallas_kernels`."""
+"""One attention interface; dispatches to the XLA path or the Pallas kernel of `pallas_kernels`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from jaxtyping import Array, Float
 
 def resolve_impl(impl: str) -> str:
     """What "auto" means on this backend: the Pallas kernel only where its compiled form is verified
-    (`pallas_kernels.VERIFIED_COMPILED_BACKENDS`), else the XLA reference."""
+    (`pallas_kernels.VERIFIED_COMPILED_BACKENDS`), else the XLA path (`attention_xla`)."""
     return pallas_kernels.resolve_impl(impl)
 
 

@@ -51,7 +51,8 @@ class ModelConfig:
     - `position`: "none", "rope" (on Q, K only, neutral at init) or "learned" (additive embedding).
     - `value_skipinit_per_head`: one (α, β) per head instead of per layer.
     - `wk_init_scale`: std of W_K is `wk_init_scale / √D` under "sigprop" init.
-    - `attention_impl`: "xla" reference, "pallas" kernel, "auto" (Pallas on GPU/TPU, XLA on CPU).
+    - `attention_impl`: "xla" (materialised, hand-written backward: `pallas_kernels.attention_xla`), "pallas"
+      kernel, "auto" (Pallas on a GPU/TPU whose compiled kernels are verified, else XLA).
     - `compute_dtype`: "float32" or "bfloat16" (parameters stay float32; softmax and loss in float32).
     - `remat`: recompute each block's activations in the backward pass (`jax.checkpoint`), trading
       compute for memory in deep models.
