@@ -4,7 +4,8 @@ Public API:
 - `ModelConfig`, `PRESETS`, `preset(name, **overrides)`
 - `build_model(config, *, key) -> Transformer`; `Transformer.__call__(tokens) -> logits`,
   `Transformer.intermediates(inputs)` (per-layer representations and attention matrices)
-- `loss_fn(model, tokens_BxTp1, mask=None) -> (loss, aux)`, `cross_entropy`
+- `loss_fn(model, tokens_BxTp1, mask=None) -> (loss, aux)`, `cross_entropy`, `head_cross_entropy` (the
+  vocabulary head and loss fused, chunked, with a hand-written gradient)
 - `param_groups(model)`, `partition_specs(model, mesh=None)`, `check_mesh_compatible(config, mesh_shape)`
 - `model_flops_per_token(config)`, `matmul_params(config)`
 - theory at init (from `sigprop`): `predicted_final_cosine(config)`, `predicted_kernels(config)`,
@@ -17,7 +18,7 @@ from skipless_models.block import Block
 from skipless_models.build import build_model, describe
 from skipless_models.config import ModelConfig
 from skipless_models.flops import matmul_params, model_flops_per_token
-from skipless_models.loss import cross_entropy, loss_fn
+from skipless_models.loss import cross_entropy, head_cross_entropy, loss_fn
 from skipless_models.mlp import MLP
 from skipless_models.norm import Norm
 from skipless_models.param_groups import GROUPS, param_groups
@@ -48,6 +49,7 @@ __all__ = [
     "check_mesh_compatible",
     "cross_entropy",
     "describe",
+    "head_cross_entropy",
     "loss_fn",
     "matmul_params",
     "model_flops_per_token",

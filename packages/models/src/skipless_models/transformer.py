@@ -58,10 +58,13 @@ class Transformer(eqx.Module):
         x_BxTxD, _ = jax.lax.scan(step, x_BxTxD, params, unroll=True if unroll == self.config.depth else unroll)
         return x_BxTxD
 
+    def features(self, x_BxTxD: Float[Array, "B T D"]) -> Float[Array, "B T D"]:
+        """The final norm (identity without one): what the vocabulary head reads. **Returns:** `[B, T, D]`."""
+        return x_BxTxD if self.final_norm is None else self.final_norm(x_BxTxD)
+
     def readout(self, x_BxTxD: Float[Array, "B T D"]) -> Float[Array, "B T V"]:
         """Final norm (if any) and vocabulary head as one 2-D matmul. **Returns:** float32 logits."""
-        if self.final_norm is not None:
-            x_BxTxD = self.final_norm(x_BxTxD)
+        x_BxTxD = self.features(x_BxTxD)
         b, t, d = x_BxTxD.shape
         logits = jnp.dot(
             x_BxTxD.reshape(b * t, d), self.head.astype(x_BxTxD.dtype), preferred_element_type=jnp.float32
