@@ -117,3 +117,4 @@ def test_loss_fn_gradient_matches_autodiff_through_full_logits(tiny, block):
     assert len(leaves_f) == len(leaves_p) > 0
     for a, b in zip(leaves_f, leaves_p):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+

@@ -19,6 +19,28 @@ from skipless_models.attend import attend
 from skipless_models.initialisers import normal, orthogonal
 from skipless_models.rope import apply_rope
 
+
+@jax.custom_vjp
+def split_qkv(qkv_BxTxHx3xK: Array) -> tuple[Array, Array, Array]:
+    """`(q, k, v)` = the three `[B, T, H, K]` slices of the fused projection `[B, T, H, 3, K]`.
+
+    Autodiff of three slices pads each gradient back to `[B, T, H, 3, K]` and adds the three (three
+    passes over the full tensor on XLA CPU); this backward stacks them in one (train step 2–4% faster on
+    the cpu-tiny shapes, in-process A/B).
+    """
+    return qkv_BxTxHx3xK[:, :, :, 0], qkv_BxTxHx3xK[:, :, :, 1], qkv_BxTxHx3xK[:, :, :, 2]
+
+
+def _split_qkv_fwd(qkv):
+    return split_qkv(qkv), None
+
+
+def _split_qkv_bwd(_, grads):
+    return (jnp.stack(grads, axis=3),)
+
+
+split_qkv.defvjp(_split_qkv_fwd, _split_qkv_bwd)
+
 _MASK_VALUE = -1e30
 
 
@@ -86,7 +108,7 @@ class Attention(eqx.Module):
         b, t, d = x_BxTxD.shape
         w = self.w_qkv.astype(x_BxTxD.dtype).reshape(d, -1)
         qkv = jnp.dot(x_BxTxD.reshape(b * t, d), w).reshape(b, t, self.heads, 3, -1)
-        q, k, v = qkv[:, :, :, 0], qkv[:, :, :, 1], qkv[:, :, :, 2]
+        q, k, v = split_qkv(qkv)
         if self.rope:
             q, k = apply_rope(q), apply_rope(k)
         return q, k, v
