@@ -1,5 +1,6 @@
 """Next-token cross-entropy against a float64 numpy oracle."""
 
+import equinox as eqx
 import jax
 import numpy as np
 import pytest
@@ -82,6 +83,7 @@ def test_head_cross_entropy_scales_gradient_by_the_loss_cotangent_and_rejects_ba
     head = rng.standard_normal((3, 6)).astype(np.float32)
     targets = rng.integers(0, 6, (2, 4))
     g1 = jax.grad(lambda x: sm.head_cross_entropy(x, head, targets)[0])(x)
+
     def scaled(x):
         loss, aux = sm.head_cross_entropy(x, head, targets)
         return 3.0 * loss + aux["accuracy"]  # accuracy is a constant to autodiff
@@ -95,8 +97,6 @@ def test_head_cross_entropy_scales_gradient_by_the_loss_cotangent_and_rejects_ba
 @pytest.mark.parametrize("block", ["preln", "vanilla"])
 def test_loss_fn_gradient_matches_autodiff_through_full_logits(tiny, block):
     """The fused head (final norm included) against plain autodiff of `cross_entropy(model(inputs))`."""
-    import equinox as eqx
-
     kw = dict(block="preln", attention="standard", mlp_activation="gelu") if block == "preln" else {}
     cfg = tiny(**kw)
     model = sm.build_model(cfg, key=jax.random.key(0), verbose=False)
@@ -117,4 +117,3 @@ def test_loss_fn_gradient_matches_autodiff_through_full_logits(tiny, block):
     assert len(leaves_f) == len(leaves_p) > 0
     for a, b in zip(leaves_f, leaves_p):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
-
