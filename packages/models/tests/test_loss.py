@@ -117,3 +117,25 @@ def test_loss_fn_gradient_matches_autodiff_through_full_logits(tiny, block):
     assert len(leaves_f) == len(leaves_p) > 0
     for a, b in zip(leaves_f, leaves_p):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+
+
+def test_accuracy_counts_a_tie_for_the_top_as_a_hit_in_both_losses():
+    """Accuracy is 'the target's logit is the row maximum' (numpy oracle), equal to argmax off ties."""
+    rng = np.random.default_rng(2)
+    d, v = 4, 6
+    head = rng.standard_normal((d, v)).astype(np.float32)
+    head[:, 3] = head[:, 1]  # ids 1 and 3 always tie
+    x = rng.standard_normal((1, 40, d)).astype(np.float32)
+    z = x[0].astype(np.float64) @ head.astype(np.float64)
+    top = z.argmax(-1)
+    # targets: the first maximiser, its tied twin where it has one, or the runner-up (a miss)
+    twin = np.where(top == 1, 3, np.where(top == 3, 1, top))
+    runner_up = np.argsort(z, -1)[:, -2]
+    runner_up = np.where(np.isin(top, (1, 3)) & np.isin(runner_up, (1, 3)), np.argsort(z, -1)[:, -3], runner_up)
+    targets = np.where(np.arange(40) % 3 == 0, top, np.where(np.arange(40) % 3 == 1, twin, runner_up))[None]
+    want = (np.take_along_axis(z, targets[0][:, None], -1)[:, 0] >= z.max(-1)).mean()
+    assert 0.3 < want < 0.9  # both hits (ties included) and misses occur
+    _, aux_fused = sm.head_cross_entropy(x, head, targets, chunk_tokens=8)
+    _, aux_plain = sm.cross_entropy(jax.numpy.asarray(x @ head), targets)
+    np.testing.assert_allclose(float(aux_fused["accuracy"]), want, rtol=1e-6)
+    np.testing.assert_allclose(float(aux_plain["accuracy"]), want, rtol=1e-6)
