@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
+from skipless_models.dense import weight_grad
 from skipless_models.transformer import Transformer
 
 # Logit elements per chunk on CPU (float32 [rows, V] of 4 MiB): 256 tokens at V = 4096. Measured on
@@ -75,7 +76,7 @@ def _chunk_stats(x_RxD, head_DxV, t_R, w_R, with_grad: bool):
         return stats, None, None
     d = ((e / z - jax.nn.one_hot(t_R, head_DxV.shape[1], dtype=jnp.float32)) * w_R[:, None]).astype(x_RxD.dtype)
     dx = jnp.dot(d, head_DxV.T, preferred_element_type=jnp.float32).astype(x_RxD.dtype)
-    dhead = jnp.dot(x_RxD.T, d, preferred_element_type=jnp.float32)
+    dhead = weight_grad(x_RxD, d, preferred_element_type=jnp.float32)
     return stats, dx, dhead
 
 
