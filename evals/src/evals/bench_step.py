@@ -39,7 +39,7 @@ import optax
 
 import skipless_models
 from skipless_models import ModelConfig
-from train.xla_env import malloc_note, reexec_with_hugepage_malloc
+from train.xla_env import avoid_cpu_eigen_pool_hang, malloc_note, reexec_with_hugepage_malloc
 
 LR, WEIGHT_DECAY = 1e-4, 0.1
 # Malloc: see train.xla_env (huge pages cut ~110k page faults and ~25% of the CPU time per step here).
@@ -348,6 +348,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.malloc == "hugepage" and __name__ == "__main__":
         reexec_with_hugepage_malloc("evals.bench_step", sys.argv[1:] if argv is None else argv)
+    avoid_cpu_eigen_pool_hang()  # time the step as train.main runs it (before JAX starts; see train.xla_env)
 
     names = [n for n in args.cases.split(",") if n]
     unknown = sorted(set(names) - set(CASES))
