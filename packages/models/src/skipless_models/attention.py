@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from skipless_models.attend import attend
-from skipless_models.dense import matmul
+from skipless_models.dense import dense
 from skipless_models.initialisers import normal, orthogonal
 from skipless_models.rope import apply_rope
 
@@ -107,8 +107,7 @@ class Attention(eqx.Module):
     # ----- pieces -----------------------------------------------------------------------------------
     def _qkv(self, x_BxTxD):
         b, t, d = x_BxTxD.shape
-        w = self.w_qkv.astype(x_BxTxD.dtype).reshape(d, -1)
-        qkv = matmul(x_BxTxD.reshape(b * t, d), w).reshape(b, t, self.heads, 3, -1)
+        qkv = dense(x_BxTxD, self.w_qkv.reshape(d, -1)).reshape(b, t, self.heads, 3, -1)
         q, k, v = split_qkv(qkv)
         if self.rope:
             q, k = apply_rope(q), apply_rope(k)
@@ -127,8 +126,7 @@ class Attention(eqx.Module):
 
     def _out(self, heads_BxTxHxK):
         b, t, h, k = heads_BxTxHxK.shape
-        w = self.w_o.astype(heads_BxTxHxK.dtype).reshape(h * k, -1)
-        return matmul(heads_BxTxHxK.reshape(b * t, h * k), w).reshape(b, t, -1)
+        return dense(heads_BxTxHxK.reshape(b, t, h * k), self.w_o.reshape(h * k, -1))
 
     # ----- forward ----------------------------------------------------------------------------------
     @jax.named_scope("attention")

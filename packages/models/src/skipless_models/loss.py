@@ -43,7 +43,7 @@ def _softmax_terms(logits, targets):
     z = jnp.sum(e, axis=-1, keepdims=True)
     target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
     nll = (top[..., 0] + jnp.log(z[..., 0])) - target_logit
-    correct = (jax.lax.stop_gradient(target_logit) >= top[..., 0]).astype(jnp.float32)
+    correct = (target_logit >= top[..., 0]).astype(jnp.float32)
     return nll, correct, e, z
 
 
