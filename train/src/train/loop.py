@@ -106,7 +106,7 @@ def run(config: TrainConfig, *, resume: bool = False, stop_after: int | None = N
     out = check_run_dir(config.out, resume=resume)
     _barrier("skipless_check_run_dir")
     data_shape, model_shape = config.mesh_shape
-    skipless_models.check_mesh_compatible(config.model, (data_shape, model_shape))
+    mesh_notes = skipless_models.check_mesh_compatible(config.model, (data_shape, model_shape))
     check_batch_fits(config.batch_size, data_shape, jax.process_count())
     mesh = make_mesh(data_shape, model_shape)
     info = _prepare_data(config)
@@ -117,6 +117,8 @@ def run(config: TrainConfig, *, resume: bool = False, stop_after: int | None = N
         print(skipless_models.describe(config.model), flush=True)
         print(f"runtime: jax {jax.__version__}, {jax.device_count()} {jax.default_backend()} device(s), "
               f"{jax.process_count()} process(es), {malloc_note()}", flush=True)
+        for note in mesh_notes:
+            print(f"mesh: {note}", flush=True)
 
     key = jax.random.key(config.seed)
     setup = describe_model(config.model, mesh, key)

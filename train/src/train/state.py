@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from jaxtyping import Array, Int, PRNGKeyArray
@@ -101,16 +102,29 @@ def state_shardings(setup: ModelSetup, optimizer: optax.GradientTransformation, 
 def init_state(
     config: ModelConfig, setup: ModelSetup, optimizer: optax.GradientTransformation, shardings: TrainState, key: PRNGKeyArray
 ) -> TrainState:
-    """Initialises parameters and optimiser state directly on their shardings (no host copy).
+    """Initialises parameters on the host, places each leaf straight onto its sharding, then the optimiser.
 
-    Random draws do not depend on the mesh, so every mesh shape starts from the same numbers.
+    The orthogonal inits need a float64 QR, which runs on the host. Inside a sharded `jit` that host
+    call was pinned to device 0 and its result broadcast to every device; with 32 host devices on a
+    small CPU the other devices waited in that broadcast past XLA CPU's collective timeout. Here the
+    model is built op by op on the host CPU, and each device receives only its own shard of each
+    leaf (`jax.make_array_from_callback`, which also serves multi-process meshes: every process
+    builds the same numbers from the same key and keeps its own shards). Random draws do not depend
+    on the mesh, so every mesh shape starts from the same numbers.
     """
+    host = jax.local_devices(backend="cpu")[0]
+    with jax.default_device(host):
+        model = skipless_models.build_model(config, key=jax.device_put(key, host), verbose=False)
+    params = jax.tree.map(_place, eqx.filter(model, eqx.is_array), shardings.params)
+    del model
+    opt_state = jax.jit(optimizer.init, out_shardings=shardings.opt_state)(params)
+    step = jax.device_put(jnp.zeros((), jnp.int32), shardings.step)
+    return TrainState(params, opt_state, step)
 
-    def init(k):
-        params = eqx.filter(skipless_models.build_model(config, key=k, verbose=False), eqx.is_array)
-        return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
 
-    return jax.jit(init, out_shardings=shardings)(key)
+def _place(leaf: Array, sharding: NamedSharding) -> Array:
+    host_leaf = np.asarray(leaf)
+    return jax.make_array_from_callback(host_leaf.shape, sharding, lambda index: host_leaf[index])
 
 
 def abstract_state(setup: ModelSetup, optimizer: optax.GradientTransformation, shardings: TrainState) -> TrainState:

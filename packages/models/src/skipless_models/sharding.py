@@ -73,23 +73,39 @@ def partition_specs(model: eqx.Module, mesh=None):
     return jax.tree_util.tree_map_with_path(spec, eqx.filter(model, eqx.is_array))
 
 
-def check_mesh_compatible(config: ModelConfig, mesh_shape) -> None:
-    """Raise a clear ValueError when heads or mlp_width cannot be split over the "model" axis.
+def check_mesh_compatible(config: ModelConfig, mesh_shape) -> list[str]:
+    """Checks that a ("data", "model") mesh can hold the model; says which dimensions stay replicated.
+
+    Tensor parallelism shards heads and the MLP hidden dimension over "model", each where the axis
+    divides it; a dimension it does not divide is replicated over "model" (its work repeated on every
+    device of that axis). A "model" axis that divides neither (so it would shard nothing a block
+    computes) is refused.
 
     **Arguments:** `config`; `mesh_shape` as (data, model), {axis: size} or a `Mesh`.
+
+    **Returns:** one note per replicated dimension (empty when everything divides). Raises a
+    `ValueError` naming the sizes and the fix when the mesh cannot serve the model.
     """
     sizes = mesh_axis_sizes(mesh_shape)
     for name, size in sizes.items():
         if size < 1:
             raise ValueError(f"mesh axis {name!r} has size {size}; sizes must be >= 1")
     model_size = sizes.get("model", 1)
-    if config.heads % model_size:
+    if model_size == 1:
+        return []
+    heads_split = config.heads % model_size == 0
+    mlp_split = config.use_mlp and config.mlp_width % model_size == 0
+    if not heads_split and not mlp_split:
+        mlp = f" nor mlp_width={config.mlp_width}" if config.use_mlp else " (and the model has no MLP)"
         raise ValueError(
-            f"heads={config.heads} is not divisible by the 'model' mesh axis ({model_size}); "
-            "choose a model axis that divides the number of heads"
+            f"the 'model' mesh axis ({model_size}) divides neither heads={config.heads}{mlp}, so it "
+            "would shard nothing; choose a model axis that divides the heads or the MLP width"
         )
-    if config.use_mlp and config.mlp_width % model_size:
-        raise ValueError(
-            f"mlp_width={config.mlp_width} is not divisible by the 'model' mesh axis ({model_size}); "
-            "choose a model axis that divides mlp_width"
-        )
+    notes = []
+    if not heads_split:
+        notes.append(f"heads={config.heads} do not divide over the 'model' axis ({model_size}): attention is "
+                     "replicated over it (MLP and head still sharded)")
+    if config.use_mlp and not mlp_split:
+        notes.append(f"mlp_width={config.mlp_width} does not divide over the 'model' axis ({model_size}): "
+                     "the MLP is replicated over it")
+    return notes
