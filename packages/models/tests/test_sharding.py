@@ -69,9 +69,15 @@ def test_specs_without_mesh_and_fallback(tiny):
 
 def test_check_mesh_compatible(tiny):
     cfg = tiny(width=32, heads=4, mlp_width=64)
-    sm.check_mesh_compatible(cfg, (4, 2))
-    sm.check_mesh_compatible(cfg, {"data": 8, "model": 4})
-    with pytest.raises(ValueError, match="heads=4 is not divisible"):
+    assert sm.check_mesh_compatible(cfg, (4, 2)) == []
+    assert sm.check_mesh_compatible(cfg, {"data": 8, "model": 4}) == []
+    # 4 heads over a model axis of 8: attention replicated, the MLP (64) still split; one note says so
+    (note,) = sm.check_mesh_compatible(cfg, (4, 8))
+    assert "heads=4" in note and "replicated" in note
+    (note,) = sm.check_mesh_compatible(tiny(width=64, heads=8, mlp_width=68), (2, 8))
+    assert "mlp_width=68" in note
+    # an axis that divides neither would shard nothing a block computes
+    with pytest.raises(ValueError, match="divides neither heads=4 nor mlp_width=64"):
         sm.check_mesh_compatible(cfg, (1, 3))
-    with pytest.raises(ValueError, match="mlp_width=68 is not divisible"):
-        sm.check_mesh_compatible(tiny(width=64, heads=8, mlp_width=68), (2, 8))
+    with pytest.raises(ValueError, match="no MLP"):
+        sm.check_mesh_compatible(tiny(width=32, heads=4, use_mlp=False), (1, 8))
