@@ -25,20 +25,19 @@ def file_sha256(path: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
-def _files(step_dir: pathlib.Path) -> list[str]:
-    return sorted(
-        p.relative_to(step_dir).as_posix() for p in step_dir.rglob("*") if p.is_file() and p.name != CHECKSUM_FILE
-    )
+def _files(step_dir: pathlib.Path, exclude: frozenset[str]) -> list[str]:
+    names = (p.relative_to(step_dir).as_posix() for p in step_dir.rglob("*") if p.is_file())
+    return sorted(name for name in names if name != CHECKSUM_FILE and name not in exclude)
 
 
-def write_checksums(step_dir: str | os.PathLike) -> pathlib.Path:
-    """Hashes every file under `step_dir` and writes `step_dir/checksums.sha256` atomically
-    (a temporary file, flushed to disk, then renamed).
+def write_checksums(step_dir: str | os.PathLike, exclude: frozenset[str] = frozenset()) -> pathlib.Path:
+    """Hashes every file under `step_dir` (except the relative paths in `exclude`) and writes
+    `step_dir/checksums.sha256` atomically (a temporary file, flushed to disk, then renamed).
 
     **Returns:** the path of the checksum file.
     """
     folder = pathlib.Path(step_dir)
-    lines = "".join(f"{file_sha256(folder / name)}  {name}\n" for name in _files(folder))
+    lines = "".join(f"{file_sha256(folder / name)}  {name}\n" for name in _files(folder, exclude))
     target = folder / CHECKSUM_FILE
     partial = folder / (CHECKSUM_FILE + ".partial")
     with open(partial, "w") as handle:

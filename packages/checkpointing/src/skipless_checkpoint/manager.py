@@ -16,6 +16,8 @@ from .quarantine import quarantine_step
 
 _ARRAYS, _DATA, _CONFIG = "arrays", "data", "config"
 _TMP_SUFFIX = ".orbax-checkpoint-tmp"
+# Orbax's own step bookkeeping, rewritten (commit time) or added after the hook: not checksummed.
+_WRITTEN_AT_COMMIT = frozenset({"_CHECKPOINT_METADATA", "commit_success.txt"})
 
 
 class CheckpointFallbackWarning(UserWarning):
@@ -147,7 +149,7 @@ class Checkpointer:
         if len(candidates) != 1:
             raise RuntimeError(f"cannot find the temporary folder of checkpoint step {step} in {self.directory} "
                                f"to write its checksums (found {[p.name for p in candidates]}).")
-        write_checksums(candidates[0])
+        write_checksums(candidates[0], exclude=_WRITTEN_AT_COMMIT)
 
     def verify(self, step: int) -> str | None:
         """**Returns:** `None` when step `step`'s files match its checksums, else the reason they do not
