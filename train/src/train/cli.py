@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import pathlib
 import typing
 
 import skipless_models
@@ -16,16 +15,17 @@ from skipless_models import ModelConfig
 
 from .config import OPTIMIZERS, SCHEDULES, TrainConfig
 from .presets import training_defaults
-from .run_dir import CONFIG_FILE, default_out_dir
+from .run_dir import default_out_dir, load_saved_config
 
 # Launch options: they steer this invocation, not the run, so they are not saved in config.json.
-LAUNCH_FLAGS = ("resume", "stop_after", "progress", "coordinator", "num_processes", "process_id")
+LAUNCH_FLAGS = ("resume", "stop_after", "progress", "debug", "coordinator", "num_processes", "process_id")
 _SKIP_TRAIN_FIELDS = ("model", "lr_multipliers")
 _HELP = {
     "preset": f"model preset: {', '.join(sorted(skipless_models.PRESETS))}",
     "data": "training text: 'embedded' (generated corpus), a local file/folder, or hf:NAME",
     "eval_data": "separate local eval text (default: the data's held-out tail)",
     "tokenizer": "'byte' or 'bpe:<vocab>' (default: byte for embedded, bpe:8192 for text)",
+    "text_field": "field holding the text in JSON Lines records and hf: rows (default text)",
     "data_dir": "folder of tokenised shards, reused across runs (default runs/data/<name>)",
     "batch_size": "global sequences per step",
     "steps": "total optimiser steps",
@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--resume", action="store_true", help="continue the run in --out from its newest readable checkpoint")
     launch.add_argument("--stop-after", type=int, metavar="STEPS", help="stop with a checkpoint after this many steps of this invocation")
     launch.add_argument("--progress", type=_bool, metavar="BOOL", help="rich progress bar (default: when stdout is a terminal)")
+    launch.add_argument("--debug", action="store_true",
+                        help="show full tracebacks and library error output on stderr (otherwise they go to the run's train.log)")
     launch.add_argument("--coordinator", metavar="HOST:PORT", help="multi-host: address of process 0 (jax.distributed)")
     launch.add_argument("--num-processes", type=int, metavar="N", help="multi-host: number of processes")
     launch.add_argument("--process-id", type=int, metavar="I", help="multi-host: index of this process")
@@ -146,10 +148,7 @@ def config_from_args(args: dict[str, typing.Any]) -> tuple[TrainConfig, dict[str
             raise ValueError("--resume needs --out DIR: the folder of the run to continue.")
         if "preset" in args:
             raise ValueError("--preset cannot change on --resume; drop it (the run's saved config is used).")
-        saved_path = pathlib.Path(args["out"]) / CONFIG_FILE
-        if not saved_path.is_file():
-            raise ValueError(f"--resume: {saved_path} not found; pass the --out DIR of an earlier run.")
-        base = TrainConfig.load_json(saved_path)
+        base = TrainConfig.from_dict(load_saved_config(args["out"]))
         model = base.model.replace(**model_overrides) if model_overrides else base.model
         return base.replace(model=model, **args), launch
     preset = args.pop("preset", "cpu-tiny")

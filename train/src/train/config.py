@@ -7,6 +7,7 @@ import json
 import pathlib
 from typing import Any
 
+from skipless_data import parse_tokenizer_spec
 from skipless_models import ModelConfig
 
 from .mesh import parse_mesh
@@ -28,6 +29,7 @@ class TrainConfig:
     - `eval_data`: optional separate evaluation text; `None` uses the data's own eval split.
     - `tokenizer`: "byte" or "bpe:<vocab>"; `None` lets `skipless_data` choose (byte for the
       embedded corpus, BPE for text). The run saves the resolved value.
+    - `text_field`: the field holding the text in JSON Lines records (and `hf:` rows).
     - `data_dir`: where tokenised shards live (reused across runs); `None` = `runs/data/<name>`.
     - `batch_size`: global sequences per step (split over the "data" axis and processes).
     - `steps`: total optimiser steps of the run.
@@ -55,6 +57,7 @@ class TrainConfig:
     data: str = "embedded"
     eval_data: str | None = None
     tokenizer: str | None = None
+    text_field: str = "text"
     data_dir: str | None = None
     batch_size: int = 16
     steps: int = 200
@@ -112,7 +115,9 @@ class TrainConfig:
         return cls(**values)
 
     def save_json(self, path: str | pathlib.Path) -> None:
-        pathlib.Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        from .run_dir import write_config  # atomic: a temporary file renamed over the old one
+
+        write_config(pathlib.Path(path), self.to_dict())
 
     @classmethod
     def load_json(cls, path: str | pathlib.Path) -> "TrainConfig":
@@ -155,6 +160,10 @@ def _validate(config: TrainConfig) -> None:
             raise ValueError(f"--lr-mult {group}={factor}: unknown or frozen parameter group; choose from {trainable}.")
         if not factor >= 0:
             raise ValueError(f"--lr-mult {group}={factor} must be >= 0.")
+    if config.tokenizer is not None:
+        parse_tokenizer_spec(config.tokenizer)  # its message names the accepted forms
+    if not (isinstance(config.text_field, str) and config.text_field):
+        raise ValueError(f"--text-field={config.text_field!r} must name a field, e.g. --text-field=text.")
     if config.peak_tflops is not None and not config.peak_tflops > 0:
         raise ValueError(f"--peak-tflops={config.peak_tflops} must be positive, or leave it out.")
     parse_mesh(config.mesh)

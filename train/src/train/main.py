@@ -2,8 +2,8 @@
 
 JAX is imported only after the mesh flag is read, because the number of host (CPU) devices must be
 fixed through `XLA_FLAGS` before JAX starts: `--mesh=4x8` on a CPU machine gets 32 host devices.
-Exit codes: 0 finished or stopped cleanly by SIGTERM/SIGINT (with a checkpoint), 2 bad flags,
-3 non-finite loss.
+A failure ends with one `error:` line and a distinct exit code (`train.failures`); the traceback
+goes to the run's `train.log`, or to stderr with `--debug`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sys
 
 from .distributed import initialize, wants_distributed
 from .mesh import parse_mesh
+from .signals import Interrupted, interrupt_on_signals, restore_handlers
 from .xla_env import avoid_cpu_eigen_pool_hang, reexec_with_hugepage_malloc
 
 _HOST_DEVICES = "--xla_force_host_platform_device_count"
@@ -54,6 +55,18 @@ def _request_host_devices(count: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     avoid_cpu_eigen_pool_hang()
+    previous = interrupt_on_signals()  # the training loop turns these into a stop with a checkpoint
+    out = _early_flags(argv).out if "-h" not in argv and "--help" not in argv else None
+    try:
+        return _main(argv)
+    except Interrupted as stop:
+        print(f"error: interrupted by {stop}; {_after_interrupt(out)}", file=sys.stderr, flush=True)
+        return 128 + stop.signum
+    finally:
+        restore_handlers(previous)
+
+
+def _main(argv: list[str]) -> int:
     if "-h" not in argv and "--help" not in argv:
         try:
             flags = _early_flags(argv)
@@ -62,25 +75,43 @@ def main(argv: list[str] | None = None) -> int:
             _request_host_devices(max(data * model // processes, 1))
             if wants_distributed(flags.coordinator, flags.num_processes, flags.process_id):
                 initialize(flags.coordinator, flags.num_processes, flags.process_id)
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
+        except (ValueError, json.JSONDecodeError) as error:
+            print(f"error: {_one_line(error)}", file=sys.stderr)
             return 2
     from .cli import build_parser, config_from_args  # imports JAX
-    from .loop import NonFiniteLoss, run
+    from .failures import EXIT_UNEXPECTED, describe
+    from .loop import run
 
     parser = build_parser()
     args = vars(parser.parse_args(argv))
+    debug = bool(args.get("debug"))
     try:
         config, launch = config_from_args(args)
-        run(config, resume=bool(launch.get("resume")), stop_after=launch.get("stop_after"),
-            progress_bar=launch.get("progress"))
-    except NonFiniteLoss as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 3
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        return 2
-    return 0
+        result = run(config, resume=bool(launch.get("resume")), stop_after=launch.get("stop_after"),
+                     progress_bar=launch.get("progress"), debug=debug,
+                     command="python -m train.main " + " ".join(argv))
+    except Interrupted:
+        raise
+    except Exception as error:
+        code, line = describe(error, args.get("out"))
+        if debug:
+            import traceback
+
+            traceback.print_exception(error)
+        log = getattr(error, "train_log", None)
+        if log is not None and code not in (2, 3, 6):
+            line += f" (details: {log})"
+        elif code == EXIT_UNEXPECTED and not debug:
+            line += " (rerun with --debug to see the traceback)"
+        print(f"error: {line}", file=sys.stderr, flush=True)
+        return code
+    return 128 + result.signum if result.signum else 0
+
+
+def _after_interrupt(out: str | None) -> str:
+    if out and (pathlib.Path(out) / "config.json").is_file():
+        return f"the run keeps its newest checkpoint; continue with: python -m train.main --resume --out {out}"
+    return "nothing was trained yet; run the same command again to start."
 
 
 def _one_line(error: Exception) -> str:
@@ -117,6 +148,6 @@ if __name__ == "__main__":
 
         traceback.print_exc()
         exit_code = 1
-    if exit_code and "jax" in sys.modules:
+    if exit_code and exit_code < 128 and "jax" in sys.modules:  # interrupted processes stop together
         _exit_failed_process(exit_code)
     sys.exit(exit_code)

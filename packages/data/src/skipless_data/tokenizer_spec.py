@@ -48,7 +48,8 @@ def parse_tokenizer_spec(spec: str) -> TokenizerSpec:
         size_text = text[len("bpe:") :]
         if not size_text.isdigit():
             raise ValueError(
-                f"tokenizer spec {spec!r} has no integer vocabulary size; write e.g. 'bpe:8192'."
+                f"tokenizer spec {spec!r}: the vocabulary size after 'bpe:' must be a whole number in "
+                f"[{MIN_BPE_VOCAB_SIZE}, {MAX_BPE_VOCAB_SIZE}] (the 256 bytes plus merges), e.g. 'bpe:8192'."
             )
         size = int(size_text)
         if not MIN_BPE_VOCAB_SIZE <= size <= MAX_BPE_VOCAB_SIZE:
