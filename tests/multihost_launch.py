@@ -78,6 +78,7 @@ def launch(
     cwd: str | pathlib.Path = REPO,
     process_flags: dict[int, list[str]] | None = None,
     signal_when: tuple[str, int, int] | None = None,
+    expect_code: int = 0,
 ) -> list[ProcessResult]:
     """Runs `python -m train.main FLAGS` as `processes` processes joined by `jax.distributed`.
 
@@ -92,8 +93,9 @@ def launch(
     - `process_flags`: extra flags for some processes only, by process id.
     - `signal_when`: `(text, process_id, signal)`: send `signal` to that process once process 0
         has printed `text`.
+    - `expect_code`: the exit code every process must end with (e.g. 143 after a SIGTERM).
 
-    **Returns:** one `ProcessResult` per process, in process order, when all exited with 0.
+    **Returns:** one `ProcessResult` per process, in process order, when all exited with `expect_code`.
     Raises `LaunchError` with every process's exit code and stderr tail otherwise.
     """
     if processes < 1:
@@ -122,7 +124,7 @@ def launch(
                 text, target, signum = signal_when
                 procs[target].send_signal(signum)
                 signal_when = None
-            if failed_at is None and any(p.poll() not in (None, 0) for p in procs):
+            if failed_at is None and any(p.poll() not in (None, expect_code) for p in procs):
                 failed_at = now
             if failed_at is not None and now > failed_at + grace:
                 why = "a process failed; the others were killed after the grace period"
@@ -142,8 +144,8 @@ def launch(
         out.close()
         err.close()
     logs.cleanup()
-    if why is None and any(r.returncode != 0 for r in results):
-        why = "a process exited with an error"
+    if why is None and any(r.returncode != expect_code for r in results):
+        why = f"a process exited with another code than {expect_code}"
     if why is not None:
         raise LaunchError(_report(results, why))
     return results

@@ -196,7 +196,9 @@ def test_a_signal_to_one_process_stops_every_process_at_the_same_step(shared, tm
     out = tmp_path / "signalled"
     flags = [*TINY, "--data-dir", str(shared["data"]), "--out", str(out), "--mesh", "2x4", "--steps", "200",
              "--checkpoint-every", "0"]
-    results = launch(flags, processes=2, timeout=TIMEOUT, env=shared["env"], signal_when=("step 2/", 1, signal.SIGTERM))
+    # Both exit 143 (128 + SIGTERM): interrupted, with the checkpoint written.
+    results = launch(flags, processes=2, timeout=TIMEOUT, env=shared["env"], signal_when=("step 2/", 1, signal.SIGTERM),
+                     expect_code=128 + signal.SIGTERM)
     (stopped,) = checkpoint_steps(out)
     assert 2 <= stopped < 200
     assert f"stopped by a signal to another process at step {stopped}" in results[0].stdout

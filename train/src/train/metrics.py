@@ -57,8 +57,27 @@ class MetricsWriter:
             self._file.close()
             self._file = None
         if self._tb is not None:
-            self._tb.close()
-            self._tb = None
+            tb, self._tb = self._tb, None
+            try:
+                tb.close()
+            except OSError:  # e.g. a full disk: stop its thread now, so nothing retries at exit
+                _abandon(tb)
+                raise
+
+
+def _abandon(tb) -> None:
+    """Stops a tensorboardX writer whose close failed: joins its writer thread and marks it closed,
+    so its exit hook does not write (and fail) again. Internals of tensorboardX 2.6."""
+    for file_writer in (getattr(tb, "all_writers", None) or {}).values():
+        events = getattr(file_writer, "event_writer", None)
+        worker = getattr(events, "_worker", None)
+        try:
+            if worker is not None:
+                worker.stop()
+        except Exception:
+            pass
+        if events is not None:
+            events._closed = True
 
 
 def read_metrics(path: str | pathlib.Path) -> list[dict[str, Any]]:
