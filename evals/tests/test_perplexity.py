@@ -1,8 +1,14 @@
 """Perplexity of a checkpoint against independent computations: float64 numpy cross-entropy over
 windows cut by hand, and the trainer's own evaluation of the same split."""
 
+import hashlib
 import json
 import math
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -22,7 +28,7 @@ def run_dir(tmp_path_factory):
     config = TrainConfig(
         model=ModelConfig(depth=2, width=16, heads=2, mlp_width=32, seq_len=16), data="embedded", tokenizer="byte",
         data_dir=str(root / "data"), batch_size=8, steps=STEPS, warmup=1, lr=3e-3, eval_every=0, eval_batches=0,
-        checkpoint_every=0, log_every=1, diagnostics_every=0, out=str(root / "run"))
+        checkpoint_every=3, log_every=1, diagnostics_every=0, out=str(root / "run"))
     run(config, progress_bar=False)
     return root / "run"
 
@@ -90,3 +96,34 @@ def test_bad_input(run_dir, tmp_path, capsys):
     assert "no run found" in capsys.readouterr().err
     assert main(["--checkpoint", str(run_dir), "--data", str(tmp_path / "missing.txt")]) == 2
     assert "no such text file" in capsys.readouterr().err
+
+
+def _fingerprint(folder: pathlib.Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(folder.rglob("*"))}
+
+
+def test_a_corrupt_newest_step_is_skipped_and_left_where_it_is(run_dir, tmp_path, capsys):
+    """A read-only tool: it evaluates the newest step that verifies and changes nothing in the folder."""
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    data = max((p for p in (copy / "checkpoints" / str(STEPS) / "arrays").rglob("*") if p.parent.name == "d"),
+               key=lambda p: p.stat().st_size)
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2:len(raw) // 2 + 400] = bytes(400)  # same size, different content
+    data.write_bytes(bytes(raw))
+    before = _fingerprint(copy)
+    # As a command (a subprocess: library logging reaches stderr there as it would for a user).
+    done = subprocess.run([sys.executable, "-m", "evals.perplexity", "--checkpoint", str(copy), "--data", "embedded",
+                           "--json"], capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | {"JAX_PLATFORMS": "cpu"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["step"] == 3
+    warning_lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(warning_lines) == 1, done.stderr[-3000:] and warning_lines[0].startswith(f"warning: checkpoint step {STEPS} fails verification")
+    assert "left in place" in warning_lines[0]
+    assert _fingerprint(copy) == before
+    # With the only other step gone there is nothing that verifies: exit 4.
+    shutil.rmtree(copy / "checkpoints" / "3")
+    assert main(["--checkpoint", str(copy), "--data", "embedded"]) == 4
+    assert "no checkpoint in" in capsys.readouterr().err

@@ -15,6 +15,7 @@ import json
 import math
 import pathlib
 import sys
+import warnings
 from typing import Any
 
 from train.xla_env import avoid_cpu_eigen_pool_hang
@@ -75,7 +76,10 @@ def run_folder(checkpoint: str | pathlib.Path) -> pathlib.Path:
 
 
 def restore_model(run_dir: pathlib.Path, step: int | None = None):
-    """Rebuilds a run's model from its config and newest (or given) checkpoint on one device.
+    """Rebuilds a run's model from its config and newest verified (or given) checkpoint on one device.
+
+    Nothing in the run folder is created, moved or changed: a newest step that fails its checksums
+    is skipped with a `CheckpointFallbackWarning` and left where it is.
 
     **Returns:** `(config, model, step)`.
     """
@@ -93,7 +97,7 @@ def restore_model(run_dir: pathlib.Path, step: int | None = None):
     setup = describe_model(config.model, mesh, jax.random.key(config.seed))
     optimizer = make_optimizer(config, setup.labels)
     target = abstract_state(setup, optimizer, state_shardings(setup, optimizer, mesh))
-    checkpointer = Checkpointer(run_dir / "checkpoints")
+    checkpointer = Checkpointer(run_dir / "checkpoints", read_only=True)  # reads; never moves a file
     try:
         restored = checkpointer.restore(target, step=step)
     finally:
@@ -106,7 +110,7 @@ def _run_dataset(config):
 
     data = None if config.data == "embedded" else config.data
     return skipless_data.prepare_dataset(data, config.tokenizer, config.data_dir, eval_data=config.eval_data,
-                                         show_progress=False)
+                                         text_field=config.text_field, show_progress=False)
 
 
 def eval_tokens(config, data: str) -> tuple[np.ndarray, int | None, float | None]:
@@ -192,10 +196,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the newest)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
+    from skipless_checkpoint import CheckpointFallbackWarning, CheckpointIntegrityError
+
     try:
         if args.batch_size is not None and args.batch_size < 1:
             raise ValueError(f"--batch-size={args.batch_size} must be a positive integer.")
-        report = evaluate_checkpoint(args.checkpoint, args.data, batch_size=args.batch_size, step=args.step)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CheckpointFallbackWarning)
+            report = evaluate_checkpoint(args.checkpoint, args.data, batch_size=args.batch_size, step=args.step)
+        for warning in caught:
+            if issubclass(warning.category, CheckpointFallbackWarning):
+                print(f"warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+    except CheckpointIntegrityError as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 4
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2

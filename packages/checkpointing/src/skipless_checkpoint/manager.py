@@ -1,7 +1,9 @@
 """`Checkpointer`: an async Orbax manager for arrays, the data iterator and the config, whose
 steps carry content checksums that are verified before anything is restored."""
 
+import contextlib
 import dataclasses
+import logging
 import pathlib
 import warnings
 from collections.abc import Mapping
@@ -85,12 +87,13 @@ class Checkpointer:
             raise FileNotFoundError(f"no checkpoint folder {self.directory}; pass the folder of a training run.")
         self._sealing_step: int | None = None
         self._verdicts: dict[int, str | None] = {}
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, enable_async_checkpointing=True, create=not read_only, read_only=read_only,
-            cleanup_tmp_directories=not read_only,
-            async_options=ocp.AsyncOptions(post_finalization_callback=None if read_only else self._seal),
-        )
-        self._manager = ocp.CheckpointManager(self.directory, options=options)
+        with _quiet_absl_warnings(read_only):  # Orbax warns that read_only is read-only: our choice, not news
+            options = ocp.CheckpointManagerOptions(
+                max_to_keep=max_to_keep, enable_async_checkpointing=True, create=not read_only, read_only=read_only,
+                cleanup_tmp_directories=not read_only,
+                async_options=ocp.AsyncOptions(post_finalization_callback=None if read_only else self._seal),
+            )
+            self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def all_steps(self) -> list[int]:
         """**Returns:** the sorted steps of all finished checkpoints on disk (verified or not)."""
@@ -264,6 +267,18 @@ class Checkpointer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _quiet_absl_warnings(quiet: bool):
+    logger = logging.getLogger("absl")
+    previous = logger.level
+    if quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def _reasons(skipped: list[tuple[int, str]]) -> str:
