@@ -1,5 +1,7 @@
 """Every bad flag of `python -m train.main` gives a one-line error naming the problem and the fix."""
 
+import json
+
 import jax
 import pytest
 
@@ -39,6 +41,8 @@ def _error_line(argv, capsys) -> str:
         (["--warmup", "500", "--steps", "100"], "--warmup=500 exceeds --steps=100"),
         (["--preset", "gpt5"], "unknown model preset 'gpt5'"),
         (["--coordinator", "localhost:1234"], "multi-host needs all of --coordinator"),
+        (["--tokenizer", "bpe:-5"], "the vocabulary size after 'bpe:' must be a whole number in [257, 1048576]"),
+        (["--text-field", ""], "--text-field='' must name a field"),
     ],
 )
 def test_bad_flag_is_a_one_line_error(flags, expected, tmp_path, capsys):
@@ -68,3 +72,32 @@ def test_unparsable_value_is_an_argparse_error(tmp_path, capsys):
         main(["--steps", "many", "--out", str(tmp_path / "run")])
     assert exit_info.value.code == 2
     assert "invalid int value: 'many'" in capsys.readouterr().err
+
+
+def test_text_field_is_a_real_flag(tmp_path, capsys):
+    """The data error says "pass --text-field": train.main has that flag, and it reaches the data."""
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [{"body": f"line {i} of a small corpus about nothing much at all"} for i in range(400)]
+    corpus.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    flags = ["--data", str(corpus), "--tokenizer", "byte", "--data-dir", str(tmp_path / "data"), "--depth", "2",
+             "--width", "32", "--heads", "4", "--mlp-width", "64", "--seq-len", "16", "--batch-size", "4",
+             "--steps", "2", "--eval-every", "0", "--progress", "false"]
+    line = _error_line([*flags, "--out", str(tmp_path / "a")], capsys)
+    assert "no field 'text'" in line and "pass --text-field" in line
+    assert main([*flags, "--text-field", "body", "--out", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["text_field"] == "body"
+
+
+def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    import train.loop
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(train.loop, "run", broken)
+    assert main(["--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error: unexpected KeyError: 'a bug' (rerun with --debug" in err
+    assert main(["--out", str(tmp_path / "run"), "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and err.rstrip().splitlines()[-1] == "error: unexpected KeyError: 'a bug'"
