@@ -3,7 +3,11 @@
 Public API (imported lazily: `train.main` must set XLA flags before JAX is imported):
 
 - `TrainConfig` (train.config): the frozen run configuration; `build_parser`, `config_from_args` (train.cli).
-- `run`, `RunResult`, `NonFiniteLoss` (train.loop): train or resume one run.
+- `run`, `RunResult`, `NonFiniteLoss`, `CheckpointWriteFailed` (train.loop): train or resume one run.
+- `RunLock`, `RunFolderBusy` (train.run_lock): one process per run folder.
+- `check_resume`, `resume_conflicts` (train.resume_check): which flags a resume may change.
+- `describe` (train.failures): exception → (exit code, one line); the exit-code table.
+- `summary_lines` (train.summary): the end-of-run report.
 - `make_optimizer`, `learning_rate_schedule` (train.optim).
 - `parse_mesh`, `make_mesh` (train.mesh).
 - `TrainState`, `describe_model`, `state_shardings`, `init_state`, `abstract_state` (train.state).
@@ -17,7 +21,10 @@ import importlib
 
 _EXPORTS = {
     "TrainConfig": "config", "build_parser": "cli", "config_from_args": "cli",
-    "run": "loop", "RunResult": "loop", "NonFiniteLoss": "loop",
+    "run": "loop", "RunResult": "loop", "NonFiniteLoss": "loop", "CheckpointWriteFailed": "loop",
+    "RunLock": "run_lock", "RunFolderBusy": "run_lock",
+    "check_resume": "resume_check", "resume_conflicts": "resume_check",
+    "describe": "failures", "summary_lines": "summary",
     "make_optimizer": "optim", "learning_rate_schedule": "optim",
     "parse_mesh": "mesh", "make_mesh": "mesh",
     "TrainState": "state", "describe_model": "state", "state_shardings": "state",
