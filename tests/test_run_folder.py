@@ -112,6 +112,7 @@ def test_no_verifying_checkpoint_is_exit_4_and_moves_nothing(shared, straight, t
     assert kept(fingerprint(out)) == kept(before)
 
 
+@pytest.mark.slow  # two or three runs: 25-30 s on a shared 2-core machine
 def test_one_process_per_folder_and_a_killed_holder_frees_it(shared, straight, tmp_path):
     out = _copy(straight, tmp_path)
     holder = subprocess.Popen(command(shared["data"], out, "--resume", "--steps", "100000", "--checkpoint-every", "3",
@@ -161,6 +162,7 @@ def test_a_start_that_ended_before_its_first_checkpoint_is_no_dead_end(shared, s
     assert checkpoint_steps(out) == [2, 4, 6] and not list((out / "checkpoints").glob("*.orbax-checkpoint-tmp*"))
 
 
+@pytest.mark.slow  # two or three runs: 25-30 s on a shared 2-core machine
 def test_interrupted_start_up_is_one_line_and_the_named_command_works(shared, straight, tmp_path):
     out = tmp_path / "run"
     cmd = command(shared["data"], out, "--steps", "3")
@@ -201,6 +203,7 @@ def _in_sandbox(shared, script: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # two runs in a mount namespace: about 45 s on a shared 2-core machine
 @needs_sandbox
 def test_disk_full_while_checkpointing_is_exit_5_then_resumes(shared, straight, tmp_path):
     """The run folder on a 200 KiB filesystem: config and metrics fit, the first checkpoint does not.
