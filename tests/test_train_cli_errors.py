@@ -30,7 +30,7 @@ def _error_line(argv, capsys) -> str:
     [
         (["--mesh", "4by8"], "is not of the form DxM"),
         (["--mesh", "5x1", "--batch-size", "10"], "needs 5 devices but"),
-        (["--mesh", "1x3"], "heads=4 is not divisible by the 'model' mesh axis (3)"),
+        (["--mesh", "1x3"], "the 'model' mesh axis (3) divides neither heads=4 nor mlp_width=512"),
         (["--mesh", "4x1", "--batch-size", "6"], "--batch-size=6 is not divisible by the mesh's data axis (4)"),
         (["--attention", "sparse"], "ModelConfig.attention='sparse' is not valid"),
         (["--lr", "-1"], "--lr=-1.0 must be a positive number"),
