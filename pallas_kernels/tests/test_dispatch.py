@@ -41,7 +41,7 @@ def test_gammas_get_no_gradient_on_either_path():
     "kwargs, match",
     [
         (dict(impl="cuda"), "impl must be one of"),
-        (dict(espa=(1.0, 0.5), bias=jnp.zeros((24, 24))), "either espa or bias"),
+        (dict(espa=(1.0, 0.5), bias=jnp.zeros((24, 24))), "either spa or bias"),
         (dict(espa=(1.0,)), "pair"),
         (dict(espa=(0.2, 0.5)), "0 < gamma < gamma_prev"),
         (dict(espa=(jnp.inf, 0.0)), "0 < gamma < gamma_prev"),

@@ -5,9 +5,8 @@ from __future__ import annotations
 import jax
 from jaxtyping import Array, Float
 
-from pallas_kernels.espa import espa_coefficients, espa_log_bias, espa_row_scale
 from pallas_kernels.fused import fused_attention
-from pallas_kernels.reference import attention_reference
+from pallas_kernels.spa import SpaSpec
 from pallas_kernels.xla_attention import attention_xla
 
 IMPLS = ("auto", "xla", "pallas")
@@ -49,6 +48,7 @@ def attention(
     *,
     bias: Float[Array, "..."] | None = None,
     row_scale: Float[Array, "..."] | None = None,
+    spa: SpaSpec | None = None,
     espa: tuple | None = None,
     sm_scale: float | None = None,
     causal: bool = True,
@@ -60,34 +60,32 @@ def attention(
     **Arguments:**
     - `q`, `k`, `v`: `[B, T, H, D]`, float32 or bfloat16.
     - `bias`: broadcastable to `[B, H, T, T]`; `row_scale`: broadcastable to `[B, H, T]`.
-    - `espa`: `(gamma_prev, gamma)` scalars (may be traced; `gamma_prev = inf` for layer 1): E-SPA bias
-      and row scale, generated in the kernel (Pallas) or from the closed form (XLA). No gradient flows
-      to the gammas. Exclusive with `bias` / `row_scale`.
+    - `spa`: a `SpaSpec` (one E-SPA or U-SPA layer: kind and two numbers, may be traced): the bias and row
+      scale are generated from it, in the kernel (Pallas) or transiently per call (XLA). No gradient flows to it.
+      Exclusive with `bias` / `row_scale`.
+    - `espa`: shorthand for `spa=SpaSpec.from_levels("espa", gamma_prev, gamma)` (`gamma_prev = inf` for layer 1).
     - `sm_scale`: logit scale, default `1/sqrt(D)`; `causal`: mask future keys.
-    - `impl`: "xla" (materialised, `attention_xla`: the reference's maths with a hand-written backward), "pallas" (the fused kernel for this backend; interpret
-      mode on CPU) or "auto" (Pallas on a GPU/TPU whose compiled kernels are verified, see
-      `VERIFIED_COMPILED_BACKENDS`; XLA elsewhere).
+    - `impl`: "xla" (`attention_xla`: the reference's maths with a hand-written backward), "pallas" (the fused
+      kernel for this backend; interpret mode on CPU) or "auto" (Pallas on a GPU/TPU whose compiled kernels are
+      verified, see `VERIFIED_COMPILED_BACKENDS`; XLA elsewhere).
 
     **Returns:** `[B, T, H, D]` in the dtype of `q`.
     """
     impl = resolve_impl(impl)
     if espa is not None:
-        if bias is not None or row_scale is not None:
-            raise ValueError("espa generates its own bias and row scale; pass either espa or bias/row_scale, not both")
+        if spa is not None:
+            raise ValueError("pass either spa or espa, not both")
         if len(espa) != 2:
             raise ValueError(f"espa must be a pair (gamma_prev, gamma), got {espa!r}")
         _check_gammas(*espa)
-        gamma_prev, gamma = (jax.lax.stop_gradient(g) for g in espa)
-    backend, interpret = pallas_backend()
+        spa = SpaSpec.from_levels("espa", *espa)
+    if spa is not None and (bias is not None or row_scale is not None):
+        raise ValueError("spa generates its own bias and row scale; pass either spa or bias/row_scale, not both")
     if impl == "xla":
-        if espa is not None:
-            seq_len = q.shape[1]
-            bias = espa_log_bias(seq_len, gamma_prev, gamma)
-            row_scale = espa_row_scale(seq_len, gamma_prev, gamma)
-        return attention_xla(q, k, v, bias=bias, row_scale=row_scale, sm_scale=sm_scale, causal=causal)
-    coeffs = None if espa is None else espa_coefficients(gamma_prev, gamma)
+        return attention_xla(q, k, v, bias=bias, row_scale=row_scale, spa=spa, sm_scale=sm_scale, causal=causal)
+    backend, interpret = pallas_backend()
     return fused_attention(
-        q, k, v, bias=bias, row_scale=row_scale, espa_coeffs=coeffs, sm_scale=sm_scale, causal=causal,
+        q, k, v, bias=bias, row_scale=row_scale, spa=spa, sm_scale=sm_scale, causal=causal,
         backend=backend, interpret=interpret,
     )
 
