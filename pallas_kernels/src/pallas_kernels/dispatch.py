@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import jax
 from jaxtyping import Array, Float
 
@@ -19,13 +22,49 @@ VERIFIED_COMPILED_BACKENDS: frozenset[str] = frozenset()
 
 
 def resolve_impl(impl: str) -> str:
-    """Maps "auto" to "pallas" on a GPU/TPU whose compiled kernels are verified, else to "xla"."""
+    """Maps "auto" to "pallas" on a GPU/TPU whose compiled kernels are verified, else to "xla". The GPU kernels
+    need jax's Pallas Triton backend: where this jax has none, "pallas" becomes "xla" with one warning."""
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    if impl != "auto":
-        return impl
     backend, interpret = pallas_backend()
-    return "pallas" if not interpret and backend in VERIFIED_COMPILED_BACKENDS else "xla"
+    if impl == "auto":
+        impl = "pallas" if not interpret and backend in VERIFIED_COMPILED_BACKENDS else "xla"
+    if impl == "pallas" and backend == "gpu":
+        usable, why = triton_status()
+        if not usable:
+            _warn_fallback(why)
+            return "xla"
+    return impl
+
+
+@functools.cache
+def triton_status() -> tuple[bool, str]:
+    """Whether this jax still runs Pallas kernels through its Triton backend (deprecated from jax 0.11 in favour
+    of Mosaic GPU). **Returns:** `(usable, reason when not)`."""
+    try:
+        from jax.experimental.pallas import triton as plgpu
+
+        plgpu.CompilerParams  # noqa: B018
+    except (ImportError, AttributeError) as err:
+        return False, f"jax {jax.__version__} has no Pallas Triton backend ({type(err).__name__}: {err})"
+    try:
+        from jax._src import deprecations
+
+        if deprecations.is_accelerated("jax-pallas-triton"):
+            return False, f"jax {jax.__version__} turns the Pallas Triton deprecation into an error"
+    except (ImportError, AttributeError, KeyError, ValueError):
+        pass  # no deprecation registry to ask: the backend is there
+    return True, ""
+
+
+@functools.cache
+def _warn_fallback(why: str) -> None:  # cached: one warning per process and reason
+    warnings.warn(
+        f"pallas_kernels: {why}; attention runs on the XLA path instead of the GPU kernels "
+        "(pallas_kernels/README.md, 'Mosaic GPU port', says what a port needs)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def pallas_backend() -> tuple[str, bool]:
