@@ -112,7 +112,8 @@ def test_config_records_its_format_and_old_spa_checkpoints_are_refused(tiny):
     with pytest.raises(ValueError, match="model format 1") as error:
         sm.check_checkpoint_format(old)
     assert "\n" not in str(error.value)
-    sm.check_checkpoint_format({**old, "attention": "standard"})  # unchanged arrays: still loads
+    with pytest.raises(ValueError, match="model format 1"):  # its trees held the (None) SPA fields too
+        sm.check_checkpoint_format({**old, "attention": "standard"})
     with pytest.raises(ValueError, match="newer than this code"):
         sm.check_checkpoint_format({**saved, "format_version": 3})
     with pytest.raises(ValueError, match="not a positive integer"):

@@ -21,8 +21,9 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 SPA_ATTENTIONS = ("uspa", "espa")
 # scan_unroll="auto" (0) unrolls every layer up to this depth and rolls the loop above it.
 AUTO_UNROLL_MAX_DEPTH = 16
-# Fields that change how the model is computed, not what: a resumed run may change them.
-EXECUTION_FIELDS = ("attention_impl", "remat", "scan_unroll")
+# Fields that change how the model is computed, not what: a resumed run may change them. "format_version" (not a
+# field: `to_dict` adds it) says how checkpoints store the model; `check_checkpoint_format` rules on it instead.
+EXECUTION_FIELDS = ("attention_impl", "remat", "scan_unroll", "format_version")
 # What `to_dict` writes as "format_version" (config.json records it next to every checkpoint). Version 1 (no
 # field) stored each SPA layer's bias and row scale as `[L, T, T]` / `[L, T]` arrays in the parameters;
 # version 2 keeps only the schedule numbers (a static field) and generates both where attention runs.
@@ -234,8 +235,9 @@ def check_checkpoint_format(model_dict: dict[str, Any]) -> None:
     """Raise a one-line ValueError when checkpoints saved with this model config cannot be restored by this code.
 
     Call it on the "model" entry of a run's config.json before restoring its checkpoints. Format 1 (no
-    "format_version") differs only for SPA attention, whose `[L, T, T]` bias and `[L, T]` scale arrays were
-    parameters: those checkpoints are refused; every other format-1 checkpoint has the same arrays and loads.
+    "format_version") is refused for every variant: SPA models stored their `[L, T, T]` bias and `[L, T]` scale as
+    parameters, and every model's parameter and optimiser trees had those attention fields (`None` without SPA),
+    so no format-1 tree matches a format-2 model.
     """
     version = model_format_version(model_dict)
     if version > MODEL_FORMAT_VERSION:
@@ -243,9 +245,9 @@ def check_checkpoint_format(model_dict: dict[str, Any]) -> None:
             f"checkpoint written with model format {version}, newer than this code's format {MODEL_FORMAT_VERSION}; "
             "update skipless to restore it"
         )
-    if version == 1 and model_dict.get("attention") in SPA_ATTENTIONS:
+    if version < MODEL_FORMAT_VERSION:
         raise ValueError(
-            f"checkpoint written with model format 1 (SPA bias stored as [L, T, T] parameters); this code reads "
-            f"format {MODEL_FORMAT_VERSION} (SPA bias generated, not stored): retrain the run, or restore it with a "
-            "skipless checkout from before model format 2"
+            f"checkpoint written with model format {version} (SPA bias stored as [L, T, T] parameters, and every "
+            f"model's trees holding those fields); this code reads format {MODEL_FORMAT_VERSION} (SPA bias generated, "
+            "not stored): retrain the run, or restore it with a skipless checkout from before model format 2"
         )
