@@ -126,7 +126,7 @@ def test_attention_layer_matches_float64_oracle_after_training_moves_weights(tin
                           (0.7 + jnp.zeros(shape), 0.3 + 0.1 * jax.random.normal(kb, shape)))
     t = 11  # longer than the model's seq_len = 8: SPA attention is generated at any length
     x = np.asarray(jax.random.normal(jax.random.key(4), (2, t, cfg.width)))
-    spa = None if model.spa_levels is None else model.spa_numbers()[0]
+    spa = None if model.spa_levels is None else jax.tree.map(lambda a: a[0], model.spa_tables(t))
     got = np.asarray(eqx.filter_jit(lambda a, x, s: a(x, s))(att, jnp.asarray(x, jnp.float32), spa), np.float64)
     levels = model.spa_levels or (None, None)
     bias, scale = _sigprop_bias_scale(kind, t, levels[0], levels[1])

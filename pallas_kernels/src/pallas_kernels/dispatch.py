@@ -9,7 +9,7 @@ import jax
 from jaxtyping import Array, Float
 
 from pallas_kernels.fused import fused_attention
-from pallas_kernels.spa import SpaSpec
+from pallas_kernels.spa import SpaSpec, SpaTables
 from pallas_kernels.xla_attention import attention_xla
 
 IMPLS = ("auto", "xla", "pallas")
@@ -87,7 +87,7 @@ def attention(
     *,
     bias: Float[Array, "..."] | None = None,
     row_scale: Float[Array, "..."] | None = None,
-    spa: SpaSpec | None = None,
+    spa: SpaSpec | SpaTables | None = None,
     espa: tuple | None = None,
     sm_scale: float | None = None,
     causal: bool = True,
@@ -101,7 +101,8 @@ def attention(
     - `bias`: broadcastable to `[B, H, T, T]`; `row_scale`: broadcastable to `[B, H, T]`.
     - `spa`: a `SpaSpec` (one E-SPA or U-SPA layer: kind and two numbers, may be traced): the bias and row
       scale are generated from it, in the kernel (Pallas) or transiently per call (XLA). No gradient flows to it.
-      Exclusive with `bias` / `row_scale`.
+      Or its `SpaTables` (`spa_prepare`), e.g. prepared for every layer at once outside a scan. Exclusive with
+      `bias` / `row_scale`.
     - `espa`: shorthand for `spa=SpaSpec.from_levels("espa", gamma_prev, gamma)` (`gamma_prev = inf` for layer 1).
     - `sm_scale`: logit scale, default `1/sqrt(D)`; `causal`: mask future keys.
     - `impl`: "xla" (`attention_xla`: the reference's maths with a hand-written backward), "pallas" (the fused

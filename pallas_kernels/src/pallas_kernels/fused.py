@@ -13,7 +13,7 @@ from jaxtyping import Array, Float
 
 from pallas_kernels.config import FlashConfig
 from pallas_kernels.flash import flash_attention_core
-from pallas_kernels.spa import SpaSpec, spa_tables
+from pallas_kernels.spa import SpaSpec, SpaTables, as_prepared
 
 DEFAULT_BLOCK = 128
 MIN_BLOCK = 16  # Triton's smallest matmul tile
@@ -69,7 +69,7 @@ def fused_attention(
     *,
     bias: Float[Array, "..."] | None = None,
     row_scale: Float[Array, "..."] | None = None,
-    spa: SpaSpec | None = None,
+    spa: SpaSpec | SpaTables | None = None,
     sm_scale: float | None = None,
     causal: bool = True,
     backend: str = "gpu",
@@ -87,8 +87,8 @@ def fused_attention(
     - `q`, `k`, `v`: `[B, T, H, D]`, float32 or bfloat16 (accumulation is float32).
     - `bias`: explicit additive bias broadcastable to `[B, H, T, T]`; differentiable.
     - `row_scale`: per-query scale broadcastable to `[B, H, T]`; differentiable.
-    - `spa`: a `SpaSpec` (E-SPA or U-SPA layer): the kernel generates the bias and row scale itself from its
-      tables (no gradient flows to them). Exclusive with `bias` and `row_scale`.
+    - `spa`: a `SpaSpec` (E-SPA or U-SPA layer) or its `SpaTables`: the kernel generates the bias and row scale
+      itself from the tables (no gradient flows to them). Exclusive with `bias` and `row_scale`.
     - `sm_scale`: logit scale, default `1/sqrt(D)`; `causal`: mask future keys.
     - `backend`: "gpu" (Triton-style) or "tpu" (Mosaic); `interpret`: run in that backend's interpret mode.
     - `block_q`, `block_k`: tile sizes (powers of two); `num_warps`, `num_stages`: Triton launch settings.
@@ -122,7 +122,7 @@ def fused_attention(
     tables = None
     if spa is not None:
         bias_mode = spa.kind
-        tables = jax.lax.stop_gradient(spa_tables(spa, seq_len, causal=causal))
+        tables = jax.lax.stop_gradient(as_prepared(spa, seq_len, bool(causal)).tables)
         if spa.kind == "uspa":  # vectors at the true length, padded with harmless values (log 1 = 0)
             tables = jnp.pad(tables, ((0, 0), (0, padded - seq_len)), constant_values=1.0)
     br, hr = 1, 1

@@ -199,21 +199,65 @@ def spa_bias_from_tables(kind: str, tables: Array, i: Array, j: Array) -> Array:
     return uspa_bias_from_vectors(tables[COL][j], tables[ROW][i], tables[USPA_LOG_DIAG][i], i, j)
 
 
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class SpaTables:
+    """One layer's generated-bias inputs at one length, prepared once (`spa_prepare`): `tables` (E-SPA `[8]`
+    coefficients, U-SPA `[4, T]` vectors) and the row scale `scale` `[T]`; static `kind` and `causal`. A stack of
+    layers' (leading axis L, O(L·T)) can be prepared in one vectorised computation and scanned over."""
+
+    tables: Array
+    scale: Array
+    kind: str = dataclasses.field(metadata=dict(static=True), default="espa")
+    causal: bool = dataclasses.field(metadata=dict(static=True), default=True)
+
+    @property
+    def seq_len(self) -> int:
+        return self.scale.shape[-1]
+
+
+def spa_prepare(spec: SpaSpec, seq_len: int, *, causal: bool = True) -> SpaTables:
+    """`spec`'s tables and row scale at `seq_len` (no gradient flows through them). Vectorises over stacked specs
+    with `jax.vmap`."""
+    tables = jax.lax.stop_gradient(spa_tables(spec, seq_len, causal=causal))
+    if spec.kind == "espa":
+        scale = espa_scale_from_positions(tables, jnp.arange(seq_len))
+    else:
+        scale = tables[SCALE]
+    return SpaTables(tables=tables, scale=scale, kind=spec.kind, causal=causal)
+
+
+def as_prepared(spa: SpaSpec | SpaTables, seq_len: int, causal: bool) -> SpaTables:
+    """`spa` prepared at `seq_len`; a `SpaTables` is checked against the call's length and causality."""
+    if isinstance(spa, SpaSpec):
+        return spa_prepare(spa, seq_len, causal=causal)
+    if not isinstance(spa, SpaTables):
+        raise TypeError(f"spa must be a SpaSpec or SpaTables, got {type(spa).__name__}")
+    if spa.seq_len != seq_len or spa.causal != causal or spa.scale.ndim != 1:
+        raise ValueError(
+            f"SpaTables prepared for T={spa.seq_len}, causal={spa.causal} (scale shape {spa.scale.shape}) used for one "
+            f"layer at T={seq_len}, causal={causal}; prepare them for this call (spa_prepare)"
+        )
+    return spa
+
+
+def prepared_log_bias(prepared: SpaTables) -> Float[Array, "T T"]:
+    """log A_l from prepared tables, `MASK_VALUE` strictly above the diagonal when causal. **Returns:** `[T, T]`."""
+    t = prepared.seq_len
+    i = jnp.arange(t)[:, None]
+    j = jnp.arange(t)[None, :]
+    bias = spa_bias_from_tables(prepared.kind, prepared.tables, i, j)
+    return jnp.where(j <= i, bias, MASK_VALUE) if prepared.causal else bias
+
+
 def spa_log_bias(spec: SpaSpec, seq_len: int, *, causal: bool = True) -> Float[Array, "T T"]:
     """log A_l, with `MASK_VALUE` (−1e30) strictly above the diagonal when causal. **Returns:** `[T, T]` float32."""
-    tables = spa_tables(spec, seq_len, causal=causal)
-    i = jnp.arange(seq_len)[:, None]
-    j = jnp.arange(seq_len)[None, :]
-    bias = spa_bias_from_tables(spec.kind, tables, i, j)
-    return jnp.where(j <= i, bias, MASK_VALUE) if causal else bias
+    return prepared_log_bias(spa_prepare(spec, seq_len, causal=causal))
 
 
 def spa_row_scale(spec: SpaSpec, seq_len: int, *, causal: bool = True) -> Float[Array, " T"]:
     """Row scale d_l[i] = Σ_j A_l[i, j]. **Returns:** `[T]` float32."""
-    tables = spa_tables(spec, seq_len, causal=causal)
-    if spec.kind == "espa":
-        return espa_scale_from_positions(tables, jnp.arange(seq_len))
-    return tables[SCALE]
+    return spa_prepare(spec, seq_len, causal=causal).scale
 
 
 def espa_log_bias(seq_len: int, gamma_prev, gamma) -> Float[Array, "T T"]:

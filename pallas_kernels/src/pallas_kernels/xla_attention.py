@@ -34,7 +34,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from pallas_kernels.reference import MASK_VALUE, causal_mask
-from pallas_kernels.spa import SpaSpec, spa_log_bias, spa_row_scale
+from pallas_kernels.spa import SpaSpec, SpaTables, as_prepared, prepared_log_bias
 
 
 def attention_xla(
@@ -44,7 +44,7 @@ def attention_xla(
     *,
     bias: Float[Array, "..."] | None = None,
     row_scale: Float[Array, "..."] | None = None,
-    spa: SpaSpec | None = None,
+    spa: SpaSpec | SpaTables | None = None,
     sm_scale: float | None = None,
     causal: bool = True,
 ) -> Float[Array, "B T H D"]:
@@ -55,7 +55,8 @@ def attention_xla(
     - `bias`: additive logit bias broadcastable to `[B, H, T, S]`; entries above the diagonal are ignored
       when `causal`.
     - `row_scale`: per-query rescaling broadcastable to `[B, H, T]`.
-    - `spa`: a `SpaSpec`: bias and row scale generated from it (no gradient to it); exclusive with the two above.
+    - `spa`: a `SpaSpec` (or its `SpaTables`, prepared once for this length): bias and row scale generated from it
+      (no gradient to it); exclusive with the two above.
     - `sm_scale`: logit scale, default `1/sqrt(D)`; `causal`: mask keys after the query.
 
     **Returns:** `[B, T, H, D]` in the dtype of `q`; logits, softmax and accumulation in float32.
@@ -69,8 +70,8 @@ def attention_xla(
         raise ValueError("spa generates its own bias and row scale; pass either spa or bias/row_scale, not both")
     if k.shape[1] != q.shape[1]:
         raise ValueError(f"SPA attention needs as many keys as queries, got {q.shape[1]} and {k.shape[1]}")
-    level, step = (jax.lax.stop_gradient(jnp.asarray(x, jnp.float32)) for x in (spa.level, spa.step))
-    return _attention_spa(q, k, v, level, step, spa.kind, scale, bool(causal))
+    prepared = as_prepared(spa, q.shape[1], bool(causal))
+    return _attention_spa(q, k, v, prepared, scale)
 
 
 def _dot(spec: str, a: Array, b: Array) -> Array:
@@ -160,24 +161,17 @@ _attention = jax.custom_vjp(lambda q, k, v, bias, row_scale, scale, causal: _for
 _attention.defvjp(_attention_fwd, _attention_bwd)
 
 
-def _spa_arrays(level, step, kind, seq_len, causal):
-    spec = SpaSpec(level=level, step=step, kind=kind)
-    return spa_log_bias(spec, seq_len, causal=causal), spa_row_scale(spec, seq_len, causal=causal)
+def _attention_spa_fwd(q, k, v, prepared, scale):
+    out, core = _forward(q, k, v, prepared_log_bias(prepared), prepared.scale, scale, prepared.causal)
+    return out, (core, prepared)  # the [T, T] bias is not kept; the tables are O(T)
 
 
-def _attention_spa_fwd(q, k, v, level, step, kind, scale, causal):
-    bias, rows = _spa_arrays(level, step, kind, q.shape[1], causal)
-    out, core = _forward(q, k, v, bias, rows, scale, causal)
-    return out, (core, level, step)  # the [T, T] bias is not kept
+def _attention_spa_bwd(scale, saved, g_out):
+    core, prepared = saved
+    dq, dk, dv, _, _ = _gradients(scale, core, g_out, None, prepared.scale)
+    return dq, dk, dv, jax.tree.map(jnp.zeros_like, prepared)
 
 
-def _attention_spa_bwd(kind, scale, causal, saved, g_out):
-    core, level, step = saved
-    rows = spa_row_scale(SpaSpec(level=level, step=step, kind=kind), core[0].shape[2], causal=causal)
-    dq, dk, dv, _, _ = _gradients(scale, core, g_out, None, rows)
-    return dq, dk, dv, jnp.zeros_like(level), jnp.zeros_like(step)
-
-
-_attention_spa = jax.custom_vjp(lambda q, k, v, level, step, kind, scale, causal: _forward(
-    q, k, v, *_spa_arrays(level, step, kind, q.shape[1], causal), scale, causal)[0], nondiff_argnums=(5, 6, 7))
+_attention_spa = jax.custom_vjp(lambda q, k, v, prepared, scale: _forward(
+    q, k, v, prepared_log_bias(prepared), prepared.scale, scale, prepared.causal)[0], nondiff_argnums=(4,))
 _attention_spa.defvjp(_attention_spa_fwd, _attention_spa_bwd)

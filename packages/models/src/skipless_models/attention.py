@@ -4,9 +4,9 @@
     heads(X) = diag(d_l) softmax(QKᵀ/√K + B_l + mask) X W_V     (SPA; B_l, d_l generated, never stored)
     out      = heads(X) W_O
 
-SPA's B_l and d_l are closed-form functions of the positions and of the layer's two schedule numbers
-(`pallas_kernels.SpaSpec`): the caller passes those numbers (`spa`, a `[2]` array: level, step) and the
-attention implementation generates the bias (the Pallas kernel per tile, the XLA path per call), at any length.
+SPA's B_l and d_l are closed-form functions of the positions and of the layer's two schedule numbers: the caller
+passes the layer's `pallas_kernels.SpaSpec` (the numbers) or `SpaTables` (prepared from them at this length, O(T))
+and the attention implementation generates the bias (the Pallas kernel per tile, the XLA path per call).
 
 Q, K and V come from one fused matmul `[B·T, D] @ [D, H·3·K]`; the weight is stored `[D, H, 3, K]`
 (heads major, so sharding heads over the "model" axis survives the reshape).
@@ -17,8 +17,8 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import pallas_kernels
 from jaxtyping import Array, Float, PRNGKeyArray
+from pallas_kernels.spa import as_prepared, prepared_log_bias
 
 from skipless_models.attend import attend
 from skipless_models.dense import dense
@@ -111,14 +111,14 @@ class Attention(eqx.Module):
             q, k = apply_rope(q), apply_rope(k)
         return q, k, v
 
-    def _spa(self, spa: Float[Array, "2"] | None) -> pallas_kernels.SpaSpec | None:
-        """This layer's `SpaSpec` from its schedule numbers (level, step); None for non-SPA attention."""
+    def _spa(self, spa):
+        """This layer's SPA input (`SpaSpec` or `SpaTables`), checked; None for non-SPA attention."""
         if self.kind not in ("espa", "uspa"):
             return None
-        if spa is None:
-            raise ValueError(f"{self.kind} attention needs its layer's schedule numbers: call it with spa=[level, step]")
-        spa = jax.lax.stop_gradient(jnp.asarray(spa, jnp.float32))
-        return pallas_kernels.SpaSpec(level=spa[0], step=spa[1], kind=self.kind)
+        if spa is None or spa.kind != self.kind:
+            raise ValueError(f"{self.kind} attention needs its layer's schedule (a {self.kind} SpaSpec or SpaTables), "
+                             f"got {spa!r:.80}")
+        return spa
 
     def _gains(self):
         shape = (1, 1, -1, 1) if self.skip_alpha.ndim else ()
@@ -130,9 +130,10 @@ class Attention(eqx.Module):
 
     # ----- forward ----------------------------------------------------------------------------------
     @jax.named_scope("attention")
-    def __call__(self, x_BxTxD: Float[Array, "B T D"], spa: Float[Array, "2"] | None = None) -> Float[Array, "B T D"]:
-        """**Arguments:** `x_BxTxD` `[B, T, D]` (any T); `spa`: SPA layers' schedule numbers `[level, step]`
-        (γ_l, γ_{l−1} − γ_l for E-SPA; ρ_l, ρ_l − ρ_{l−1} for U-SPA), else None. **Returns:** `[B, T, D]`, same dtype."""
+    def __call__(self, x_BxTxD: Float[Array, "B T D"], spa=None) -> Float[Array, "B T D"]:
+        """**Arguments:** `x_BxTxD` `[B, T, D]` (any T); `spa`: SPA layers' `pallas_kernels.SpaSpec` (γ_l and
+        γ_{l−1} − γ_l for E-SPA; ρ_l and ρ_l − ρ_{l−1} for U-SPA) or its `SpaTables` at T, else None.
+        **Returns:** `[B, T, D]`, same dtype."""
         q, k, v = self._qkv(x_BxTxD)
         heads = attend(q, k, v, spa=self._spa(spa), causal=self.causal, impl=self.impl)
         if self.kind == "value_skipinit":
@@ -140,9 +141,7 @@ class Attention(eqx.Module):
             heads = (alpha * v.astype(jnp.float32) + beta * heads.astype(jnp.float32)).astype(v.dtype)
         return self._out(heads)
 
-    def attention_matrix(
-        self, x_BxTxD: Float[Array, "B T D"], spa: Float[Array, "2"] | None = None
-    ) -> Float[Array, "B H T T"]:
+    def attention_matrix(self, x_BxTxD: Float[Array, "B T D"], spa=None) -> Float[Array, "B H T T"]:
         """The effective matrix mixing the values, `heads = A V`, computed explicitly in float32.
 
         SPA: `diag(d_l) softmax(QKᵀ/√K + B_l + mask)`; Value-SkipInit: `αI + β softmax(...)`.
@@ -153,11 +152,12 @@ class Attention(eqx.Module):
         q, k, _ = self._qkv(x_BxTxD)
         logits = jnp.einsum("bthk,bshk->bhts", q.astype(jnp.float32), k.astype(jnp.float32))
         logits = logits / (q.shape[-1] ** 0.5)
-        spec = self._spa(spa)
+        spa = self._spa(spa)
         scale = None
-        if spec is not None:
-            logits = logits + pallas_kernels.spa_log_bias(spec, t, causal=self.causal)
-            scale = pallas_kernels.spa_row_scale(spec, t, causal=self.causal)
+        if spa is not None:
+            prepared = as_prepared(spa, t, self.causal)
+            logits = logits + prepared_log_bias(prepared)
+            scale = prepared.scale
         if self.causal:
             logits = jnp.where(jnp.tril(jnp.ones((t, t), bool)), logits, _MASK_VALUE)
         a = jax.nn.softmax(logits, axis=-1)

@@ -48,14 +48,12 @@ class Block(eqx.Module):
         return f(x)
 
     @jax.named_scope("block")
-    def __call__(self, x_BxTxD: Float[Array, "B T D"], spa: Float[Array, "2"] | None = None) -> Float[Array, "B T D"]:
-        """**Arguments:** `x_BxTxD` `[B, T, D]`; `spa`: the layer's SPA schedule numbers (SPA attention only).
+    def __call__(self, x_BxTxD: Float[Array, "B T D"], spa=None) -> Float[Array, "B T D"]:
+        """**Arguments:** `x_BxTxD` `[B, T, D]`; `spa`: the layer's SPA input (SPA attention only, see `Attention`).
         **Returns:** `[B, T, D]`, same dtype."""
         return self.trace(x_BxTxD, spa)[1]
 
-    def trace(
-        self, x_BxTxD: Float[Array, "B T D"], spa: Float[Array, "2"] | None = None
-    ) -> tuple[Float[Array, "B T D"], Float[Array, "B T D"]]:
+    def trace(self, x_BxTxD: Float[Array, "B T D"], spa=None) -> tuple[Float[Array, "B T D"], Float[Array, "B T D"]]:
         """**Returns:** the representations after the attention and after the MLP sub-block."""
         attention = functools.partial(self.attention, spa=spa)
         x_attn = self._sub(attention, self.norm_attention, x_BxTxD)

@@ -6,6 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pallas_kernels
 from jaxtyping import Array, Float, Int
 
 from skipless_models.block import Block
@@ -47,6 +48,21 @@ class Transformer(eqx.Module):
         steps = levels[:-1] - levels[1:] if self.config.attention == "espa" else levels[1:] - levels[:-1]
         return jnp.asarray(np.stack([levels[1:], steps], axis=1), jnp.float32)
 
+    def spa_tables(self, seq_len: int) -> pallas_kernels.SpaTables | None:
+        """Every layer's generated-bias inputs at `seq_len`, prepared in one vectorised computation (leading axis
+        L; O(L·T): E-SPA `[L, 8]` coefficients, U-SPA `[L, 4, T]` vectors, and `[L, T]` row scales). None
+        without SPA. Each layer step of `run_blocks` receives its slice and builds its `[T, T]` bias from it."""
+        numbers = self.spa_numbers()
+        if numbers is None:
+            return None
+        kind, causal = self.config.attention, self.config.causal
+
+        def prepare(layer):
+            spec = pallas_kernels.SpaSpec(level=layer[0], step=layer[1], kind=kind)
+            return pallas_kernels.spa_prepare(spec, seq_len, causal=causal)
+
+        return jax.vmap(prepare)(numbers)
+
     def embed_tokens(self, tokens_BxT: Int[Array, "B T"]) -> Float[Array, "B T D"]:
         """Token (+ learned position) embeddings in the compute dtype. **Returns:** `[B, T, D]`.
 
@@ -73,7 +89,7 @@ class Transformer(eqx.Module):
         if self.config.remat:
             step = jax.checkpoint(step)
         unroll = self.config.resolved_scan_unroll
-        layers = (params, self.spa_numbers())
+        layers = (params, self.spa_tables(x_BxTxD.shape[1]))
         x_BxTxD, _ = jax.lax.scan(step, x_BxTxD, layers, unroll=True if unroll == self.config.depth else unroll)
         return x_BxTxD
 
@@ -120,5 +136,5 @@ class Transformer(eqx.Module):
             x_attn, x_mlp = block.trace(x, spa)
             return x_mlp, (x_attn, x_mlp, attn)
 
-        _, (after_attention, after_mlp, attention) = jax.lax.scan(step, x, (params, self.spa_numbers()))
+        _, (after_attention, after_mlp, attention) = jax.lax.scan(step, x, (params, self.spa_tables(x.shape[1])))
         return {"input": x, "after_attention": after_attention, "after_mlp": after_mlp, "attention": attention}
