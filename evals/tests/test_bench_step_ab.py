@@ -7,6 +7,7 @@ import pytest
 from evals import bench_step_ab
 
 
+@pytest.mark.slow  # about 20 s: two processes compile and run
 def test_baseline_worker_imports_the_baseline_folder(tmp_path):
     baseline = tmp_path / "other"
     for folder in bench_step_ab.SRC_FOLDERS:  # another checkout: here this one's sources under another path

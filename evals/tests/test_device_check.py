@@ -7,6 +7,7 @@ import pytest
 from evals import device_check
 
 
+@pytest.mark.slow  # about 20 s: a pytest subprocess, a benchmark and two short trainings
 def test_smoke_run_writes_every_section_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "check"
     assert device_check.main(["--out", str(out), "--smoke"]) == 0
