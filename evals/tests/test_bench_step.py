@@ -32,11 +32,13 @@ def _tokens(batch=3, seed=0):
     return rng.integers(0, TINY["vocab_size"], (batch, TINY["seq_len"] + 1), dtype=np.int32)
 
 
-def test_jax_step_matches_plain_adamw_and_keeps_buffers_fixed():
+def test_jax_step_matches_plain_adamw():
+    # (the step's buffer split is for models that still store frozen arrays, e.g. an older checkout in an A/B;
+    # SPA models of this one have none: their bias is generated)
     model = _model(**VARIANTS["espa"])
     tokens = jnp.asarray(_tokens())
     step, trainable, buffers, opt_state = bench_step.make_jax_step(model)
-    bias_before = np.asarray(buffers.blocks.attention.spa_bias)
+    assert not jax.tree.leaves(buffers)
     w_before = np.array(model.blocks.attention.w_qkv)  # the step donates the model's arrays
 
     # oracle: AdamW over every array leaf, with the buffers' gradients and updates dropped by hand
@@ -55,7 +57,6 @@ def test_jax_step_matches_plain_adamw_and_keeps_buffers_fixed():
     got = eqx.combine(trainable, buffers)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(np.asarray(got.blocks.attention.spa_bias), bias_before)
     assert not np.allclose(np.asarray(got.blocks.attention.w_qkv), w_before)  # it did train
 
 
@@ -76,12 +77,14 @@ def test_unknown_case_is_a_clear_error(capsys):
     assert "unknown case(s) ['nope']" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("variant", sorted(VARIANTS) + ["espa_long", "uspa_long"])
 def test_torch_twin_matches_jax_loss_and_gradients(variant):
+    """The twin takes SPA's bias from sigprop's float64 closed forms: `*_long` runs both at 2.5x the model's
+    seq_len (SPA is generated at the batch's length)."""
     torch = pytest.importorskip("torch", reason="torch not importable (it is optional; add a CPU build to PYTHONPATH)")
     from evals.torch_reference import TorchTransformer
 
-    model = _model(**VARIANTS[variant])
+    model = _model(**VARIANTS[variant.removesuffix("_long")])
     # perturb W_Q away from 0 (SPA / Value-SkipInit init) so the attention logits matter
     w = model.blocks.attention.w_qkv
     model = eqx.tree_at(lambda m: m.blocks.attention.w_qkv, model, w + 0.3 * jax.random.normal(jax.random.PRNGKey(2), w.shape))
@@ -89,6 +92,8 @@ def test_torch_twin_matches_jax_loss_and_gradients(variant):
         beta = model.blocks.attention.skip_beta
         model = eqx.tree_at(lambda m: m.blocks.attention.skip_beta, model, beta + 0.5)
     tokens = _tokens()
+    if variant.endswith("_long"):
+        tokens = np.random.default_rng(5).integers(0, TINY["vocab_size"], (2, 5 * TINY["seq_len"] // 2 + 1), dtype=np.int32)
 
     loss, grads = jax.value_and_grad(lambda m: skipless_models.loss_fn(m, jnp.asarray(tokens))[0])(model)
     net = TorchTransformer(model)

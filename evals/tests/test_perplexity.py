@@ -127,3 +127,19 @@ def test_a_corrupt_newest_step_is_skipped_and_left_where_it_is(run_dir, tmp_path
     shutil.rmtree(copy / "checkpoints" / "3")
     assert main(["--checkpoint", str(copy), "--data", "embedded"]) == 4
     assert "no checkpoint in" in capsys.readouterr().err
+
+
+def test_scores_at_a_longer_context_than_training(run_dir, capsys):
+    """The run trained at T = 16 (vanilla E-SPA): --seq-len 40 scores 40-token windows, against the float64
+    numpy loss of the same model on windows cut by hand at 40; bad lengths are one-line errors."""
+    import skipless_data
+
+    config, model, _ = restore_model(run_dir)
+    assert config.model.seq_len == 16 and config.model.attention == "espa"
+    tokens = skipless_data.split_tokens(skipless_data.load_dataset_info(config.data_dir), "eval")
+    expected, count = _numpy_loss(model, tokens, 40)
+    assert main(["--checkpoint", str(run_dir), "--data", "embedded", "--seq-len", "40", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["num_targets"] == count and report["loss"] == pytest.approx(expected, rel=1e-5)
+    assert main(["--checkpoint", str(run_dir), "--data", "embedded", "--seq-len", "0"]) == 2
+    assert "--seq-len=0 must be a positive integer" in capsys.readouterr().err

@@ -14,9 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pallas_kernels import attention_reference, espa_coefficients, espa_log_bias, espa_row_scale, fused_attention
+from pallas_kernels import SpaSpec, attention_reference, fused_attention, spa_log_bias, spa_row_scale
 
-GAMMAS = (0.35, 0.12)  # (γ_{l−1}, γ_l) of a mid-depth E-SPA layer
+# Generated-bias sources: a mid-depth E-SPA layer (γ_{l−1}, γ_l) and U-SPA layer (ρ_{l−1}, ρ_l).
+SPECS = {"espa": SpaSpec.from_levels("espa", 0.35, 0.12), "uspa": SpaSpec.from_levels("uspa", 0.3, 0.45)}
 
 
 def value_and_grads(fn, args, cotangent):
@@ -48,17 +49,18 @@ def kernel_fn(source: str, attend=None, **kernel_kwargs):
     """The fused kernel (or `attend`, another implementation taking `bias` / `row_scale` arrays) as a
     function of the problem's args."""
     if attend is not None:
-        if source == "espa":
-            return lambda q, k, v: attend(q, k, v, bias=espa_log_bias(q.shape[1], *GAMMAS),
-                                          row_scale=espa_row_scale(q.shape[1], *GAMMAS), **kernel_kwargs)
+        if source in SPECS:
+            causal = kernel_kwargs.get("causal", True)
+            return lambda q, k, v: attend(q, k, v, bias=spa_log_bias(SPECS[source], q.shape[1], causal=causal),
+                                          row_scale=spa_row_scale(SPECS[source], q.shape[1], causal=causal),
+                                          **kernel_kwargs)
         if source == "array":
             return lambda q, k, v, bias, scale: attend(q, k, v, bias=bias, row_scale=scale, **kernel_kwargs)
         return lambda q, k, v: attend(q, k, v, **kernel_kwargs)
     if source == "array":
         return lambda q, k, v, bias, scale: fused_attention(q, k, v, bias=bias, row_scale=scale, **kernel_kwargs)
-    if source == "espa":
-        coeffs = espa_coefficients(*GAMMAS)
-        return lambda q, k, v: fused_attention(q, k, v, espa_coeffs=coeffs, **kernel_kwargs)
+    if source in SPECS:
+        return lambda q, k, v: fused_attention(q, k, v, spa=SPECS[source], **kernel_kwargs)
     return lambda q, k, v: fused_attention(q, k, v, **kernel_kwargs)
 
 
@@ -67,8 +69,9 @@ def reference_fn(source: str, seq_len: int, causal: bool = True):
     up = lambda xs: [x.astype(jnp.float32) for x in xs]  # noqa: E731
     if source == "array":
         return lambda q, k, v, bias, scale: attention_reference(*up([q, k, v]), bias=bias, row_scale=scale, causal=causal)
-    if source == "espa":
-        bias, scale = espa_log_bias(seq_len, *GAMMAS), espa_row_scale(seq_len, *GAMMAS)
+    if source in SPECS:
+        bias = spa_log_bias(SPECS[source], seq_len, causal=causal)
+        scale = spa_row_scale(SPECS[source], seq_len, causal=causal)
         return lambda q, k, v: attention_reference(*up([q, k, v]), bias=bias, row_scale=scale, causal=causal)
     return lambda q, k, v: attention_reference(*up([q, k, v]), causal=causal)
 

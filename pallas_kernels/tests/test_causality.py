@@ -6,11 +6,12 @@ import jax
 import numpy as np
 import pytest
 
-from pallas_kernels import espa_coefficients, fused_attention
+from pallas_kernels import SpaSpec, fused_attention
 
 
 _run = jax.jit(
-    lambda q, k, v: fused_attention(q, k, v, espa_coeffs=espa_coefficients(0.4, 0.1), interpret=True, block_q=32, block_k=32)
+    lambda q, k, v: fused_attention(q, k, v, spa=SpaSpec.from_levels("espa", 0.4, 0.1), interpret=True, block_q=32,
+                                    block_k=32)
 )
 
 

@@ -41,7 +41,7 @@ def test_gammas_get_no_gradient_on_either_path():
     "kwargs, match",
     [
         (dict(impl="cuda"), "impl must be one of"),
-        (dict(espa=(1.0, 0.5), bias=jnp.zeros((24, 24))), "either espa or bias"),
+        (dict(espa=(1.0, 0.5), bias=jnp.zeros((24, 24))), "either spa or bias"),
         (dict(espa=(1.0,)), "pair"),
         (dict(espa=(0.2, 0.5)), "0 < gamma < gamma_prev"),
         (dict(espa=(jnp.inf, 0.0)), "0 < gamma < gamma_prev"),
@@ -82,3 +82,29 @@ def test_auto_only_picks_kernels_verified_on_hardware(monkeypatch):
     assert dispatch.resolve_impl("pallas") == "pallas"
     with pytest.raises(ValueError, match="impl must be one of"):
         dispatch.resolve_impl("triton")
+
+
+def test_without_a_triton_backend_pallas_falls_back_to_xla_with_one_warning(monkeypatch):
+    import warnings
+
+    import pallas_kernels.dispatch as dispatch
+
+    monkeypatch.setattr(dispatch, "triton_status", lambda: (False, "jax 9.9 has no Pallas Triton backend"))
+    dispatch._warn_fallback.cache_clear()
+    q, k, v = _qkv()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = attention(q, k, v, espa=(0.7, 0.2), impl="pallas")
+        second = attention(q, k, v, espa=(0.7, 0.2), impl="pallas")
+    ours = [w for w in caught if "pallas_kernels" in str(w.message)]
+    assert len(ours) == 1 and "XLA path" in str(ours[0].message) and "Mosaic GPU" in str(ours[0].message)
+    xla = attention(q, k, v, espa=(0.7, 0.2), impl="xla")
+    np.testing.assert_array_equal(np.asarray(first), np.asarray(xla))
+    np.testing.assert_array_equal(np.asarray(second), np.asarray(xla))
+    dispatch._warn_fallback.cache_clear()
+
+
+def test_this_jax_has_the_triton_backend():
+    import pallas_kernels.dispatch as dispatch
+
+    assert dispatch.triton_status() == (True, "")

@@ -14,7 +14,7 @@ BF16_TOL = 3e-2  # bf16 inputs/outputs (8 mantissa bits) against a float32 refer
 CASES = {1: (16, "TT"), 7: (24, "HTT"), 128: (64, "BHTT"), 200: (128, "B1TT"), 512: (16, "HTT")}
 
 
-@pytest.mark.parametrize("source", ["none", "array", "espa"])
+@pytest.mark.parametrize("source", ["none", "array", "espa", "uspa"])
 @pytest.mark.parametrize("seq_len", sorted(CASES))
 def test_forward_and_gradients_match_reference(check, problem, seq_len, source):
     head_dim, bias_shape = CASES[seq_len]
@@ -30,3 +30,9 @@ def test_bfloat16_inputs(check, problem):
 def test_non_causal_with_ragged_length_and_small_tiles(check, problem):
     args, cot = problem(5, 2, 50, 2, 16, "array", bias_shape="TT")
     check("array", args, cot, atol=F32_TOL, causal=False, backend="gpu", interpret=True, block_q=16, block_k=32)
+
+
+def test_non_causal_uspa_with_ragged_length(check, problem):
+    # Non-causal U-SPA is generated at the true length (its matrix depends on T); padded keys stay masked.
+    args, cot = problem(6, 2, 50, 2, 16, "uspa")
+    check("uspa", args, cot, atol=F32_TOL, causal=False, backend="gpu", interpret=True, block_q=16, block_k=32)

@@ -7,7 +7,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pallas_kernels import attention, attention_reference, attention_xla, espa_log_bias, espa_row_scale
+from pallas_kernels import (
+    SpaSpec,
+    attention,
+    attention_reference,
+    attention_xla,
+    espa_log_bias,
+    espa_row_scale,
+    spa_log_bias,
+    spa_row_scale,
+)
 
 F32_TOL = 2e-5
 BF16_TOL = 3e-2
@@ -16,7 +25,7 @@ BF16_TOL = 3e-2
 CASES = {1: (16, "TT"), 7: (24, "HTT"), 128: (32, "BHTT"), 200: (64, "B1TT")}
 
 
-@pytest.mark.parametrize("source", ["none", "array", "espa"])
+@pytest.mark.parametrize("source", ["none", "array", "espa", "uspa"])
 @pytest.mark.parametrize("seq_len", sorted(CASES))
 def test_forward_and_gradients_match_reference(check, problem, seq_len, source):
     head_dim, bias_shape = CASES[seq_len]
@@ -97,3 +106,27 @@ def test_float32_error_against_a_float64_oracle_is_close_to_the_references():
                                     outputs(attention_xla, jnp.float32), oracle):
         ref_error, error = np.max(np.abs(ref - want)), np.max(np.abs(got - want))
         assert error <= max(4 * ref_error, 1e-6), f"{name}: error {error:.2e} vs the reference's {ref_error:.2e}"
+
+
+@pytest.mark.parametrize("source", ["espa", "uspa"])
+@pytest.mark.parametrize("causal", [True, False])
+def test_generated_spa_path_matches_reference_and_keeps_no_bias(problem, source, causal):
+    """`spa=` builds the bias inside the forward pass: same numbers as the reference on the materialised bias,
+    and its pullback keeps no `[T, T]` array (the explicit-bias path keeps its bias, so this check can fail)."""
+    specs = {"espa": SpaSpec.from_levels("espa", 0.35, 0.12), "uspa": SpaSpec.from_levels("uspa", 0.3, 0.45)}
+    if source == "espa" and not causal:
+        with pytest.raises(ValueError, match="non-causal E-SPA"):
+            attention_xla(*problem(0, 1, 8, 1, 8, "none")[0], spa=specs["espa"], causal=False)
+        return
+    t = 37
+    args, cot = problem(8, 2, t, 2, 16, "none")
+    got = jax.vjp(lambda *a: attention_xla(*a, spa=specs[source], causal=causal), *args)
+    bias, scale = (fn(specs[source], t, causal=causal) for fn in (spa_log_bias, spa_row_scale))
+    want = jax.vjp(lambda *a: attention_reference(*a, bias=bias, row_scale=scale, causal=causal), *args)
+    np.testing.assert_allclose(got[0], want[0], rtol=F32_TOL, atol=F32_TOL)
+    for x, y in zip(got[1](cot), want[1](cot)):
+        np.testing.assert_allclose(x, y, rtol=F32_TOL, atol=F32_TOL)
+    kept = [leaf.shape for leaf in jax.tree_util.tree_leaves(got[1])]
+    assert (t, t) not in kept, kept
+    explicit = jax.vjp(lambda *a: attention_xla(*a, bias=bias, row_scale=scale, causal=causal), *args)[1]
+    assert (t, t) in [leaf.shape for leaf in jax.tree_util.tree_leaves(explicit)]

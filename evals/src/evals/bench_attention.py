@@ -3,8 +3,9 @@
     python -m evals.bench_attention [--seq-lens 512,1024,...] [--head-dims 64,128] [--out FILE]
 
 Rows: the XLA reference with a materialised E-SPA bias and row scale (autodiff backward), the same
-through `attention_xla` (hand-written backward: the `impl="xla"` path models use); the Pallas kernel with that bias
-passed as an explicit `[T, T]` array; the Pallas kernel generating the E-SPA bias itself; the Pallas
+through `attention_xla` (hand-written backward) with the bias passed in, and generating it per call from the
+layer's numbers (`xla_generated_espa`: the `impl="xla"` path models use); the Pallas kernel with that bias
+passed as an explicit `[T, T]` array; the Pallas kernel generating the E-SPA (or U-SPA) bias itself; the Pallas
 kernel without bias; `jax.nn.dot_product_attention` (causal, no bias; XLA and, where available, cuDNN). For each: forward and
 forward+backward time (median over repeats) and the compiled program's memory (arguments + outputs +
 temporaries, from XLA's memory analysis). Prints a table and writes JSON.
@@ -28,30 +29,26 @@ import time
 import jax
 import jax.numpy as jnp
 
-from pallas_kernels import (
-    attention_reference,
-    attention_xla,
-    espa_coefficients,
-    espa_log_bias,
-    espa_row_scale,
-    fused_attention,
-)
+from pallas_kernels import SpaSpec, attention_reference, attention_xla, fused_attention, spa_log_bias, spa_row_scale
 from pallas_kernels.dispatch import pallas_backend
 
 GAMMAS = (0.02, 0.01)  # (γ_{l−1}, γ_l): a deep layer of the default schedule's order of magnitude
+RHOS = (0.28, 0.3)  # (ρ_{l−1}, ρ_l): likewise for U-SPA
 
 
 def _methods(seq_len: int, backend: str, interpret: bool):
     """name -> attention function of (q, k, v)."""
-    bias = espa_log_bias(seq_len, *GAMMAS)
-    scale = espa_row_scale(seq_len, *GAMMAS)
-    coeffs = espa_coefficients(*GAMMAS)
+    espa, uspa = SpaSpec.from_levels("espa", *GAMMAS), SpaSpec.from_levels("uspa", *RHOS)
+    bias = spa_log_bias(espa, seq_len)
+    scale = spa_row_scale(espa, seq_len)
     kernel = dict(backend=backend, interpret=interpret)
     return {
         "xla_reference_bias": lambda q, k, v: attention_reference(q, k, v, bias=bias, row_scale=scale),
         "xla_custom_vjp_bias": lambda q, k, v: attention_xla(q, k, v, bias=bias, row_scale=scale),
+        "xla_generated_espa": lambda q, k, v: attention_xla(q, k, v, spa=espa),
         "pallas_explicit_bias": lambda q, k, v: fused_attention(q, k, v, bias=bias, row_scale=scale, **kernel),
-        "pallas_generated_espa": lambda q, k, v: fused_attention(q, k, v, espa_coeffs=coeffs, **kernel),
+        "pallas_generated_espa": lambda q, k, v: fused_attention(q, k, v, spa=espa, **kernel),
+        "pallas_generated_uspa": lambda q, k, v: fused_attention(q, k, v, spa=uspa, **kernel),
         "pallas_no_bias": lambda q, k, v: fused_attention(q, k, v, **kernel),
         "jax_dot_product_attention": lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=True),
         "jax_dpa_cudnn": lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=True, implementation="cudnn"),
@@ -85,17 +82,22 @@ def _memory_bytes(fn, args) -> int | None:
     return int(stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes)
 
 
-def bench_one(name, fn, seq_len, head_dim, batch, heads, dtype, repeats) -> dict:
-    """Time one method at one size. **Returns:** a result row (times in ms, memory in MiB)."""
+def bench_one(name, fn, seq_len, head_dim, batch, heads, dtype, repeats, *, forward: bool = True,
+              memory: bool = True) -> dict:
+    """Time one method at one size (fwd+bwd; the forward alone and the programs' memory unless turned off: each
+    costs compiles). **Returns:** a result row (times in ms, memory in MiB)."""
     keys = jax.random.split(jax.random.key(seq_len * 1000 + head_dim), 3)
     q, k, v = (jax.random.normal(key, (batch, seq_len, heads, head_dim), dtype) for key in keys)
     row = {"method": name, "seq_len": seq_len, "head_dim": head_dim, "batch": batch, "heads": heads, "dtype": str(jnp.dtype(dtype))}
     try:
         fwd = jax.jit(fn)
         both = jax.jit(_fwd_bwd(fn))
-        row["fwd_ms"] = 1e3 * _time(fwd, (q, k, v), repeats)
+        if forward:
+            row["fwd_ms"] = 1e3 * _time(fwd, (q, k, v), repeats)
         row["fwd_bwd_ms"] = 1e3 * _time(both, (q, k, v), repeats)
-        for key, f in (("fwd_mib", fwd), ("fwd_bwd_mib", both)):
+        for key, f in (("fwd_mib", fwd), ("fwd_bwd_mib", both)) if memory else ():
+            if key == "fwd_mib" and not forward:
+                continue
             mem = _memory_bytes(f, (q, k, v))
             row[key] = None if mem is None else mem / 2**20
     except Exception as err:  # e.g. out of memory for the materialised reference at long T
@@ -165,6 +167,7 @@ def _write(path: str, rows: list[dict]) -> None:
         "python": platform.python_version(),
         "interpret": pallas_backend()[1],
         "gammas": GAMMAS,
+        "rhos": RHOS,
     }
     with open(path, "w") as f:
         json.dump({"meta": meta, "results": rows}, f, indent=1)
@@ -182,7 +185,7 @@ def _print_table(rows: list[dict]) -> None:
             if r is None or "error" in r:
                 cells.append(f"{'error' if r else '-':>30s}")
             else:
-                cells.append(f"{_fmt(r['fwd_bwd_ms'], '.2f')} ({_fmt(r['fwd_ms'], '.2f')}) [{_fmt(r.get('fwd_bwd_mib'), '.0f')}]".rjust(30))
+                cells.append(f"{_fmt(r['fwd_bwd_ms'], '.2f')} ({_fmt(r.get('fwd_ms'), '.2f')}) [{_fmt(r.get('fwd_bwd_mib'), '.0f')}]".rjust(30))
         print(f"{d:4d} {t:6d} " + " ".join(cells))
 
 

@@ -4,7 +4,9 @@
 file, a folder of text files, or "embedded": the eval split of the generated corpus, whose exact
 entropy rate gives the gap to the best achievable loss. Text is tokenised with the run's own
 tokenizer. Windows are those of the trainer's evaluation: window w holds tokens
-[w·T, w·T + T + 1), so every token after the first is predicted exactly once.
+[w·T, w·T + T + 1), so every token after the first is predicted exactly once. T is the run's `seq_len`, or
+`--seq-len`: SPA attention is generated at any length, so a model can be scored at a longer context than it
+was trained at (learned position embeddings exist only up to the training length).
 """
 
 from __future__ import annotations
@@ -166,17 +168,18 @@ def mean_loss(model, tokens_N: np.ndarray, seq_len: int, batch_size: int) -> tup
 
 
 def evaluate_checkpoint(checkpoint: str | pathlib.Path, data: str, *, batch_size: int | None = None,
-                        step: int | None = None) -> PerplexityReport:
+                        step: int | None = None, seq_len: int | None = None) -> PerplexityReport:
     """Scores a checkpoint on a text (see the module docstring).
 
     **Arguments:** `checkpoint` (run folder), `data` ("embedded", a file or a folder), `batch_size`
-    (default the run's), `step` (default the newest readable checkpoint).
+    (default the run's), `step` (default the newest readable checkpoint), `seq_len` (window length T,
+    default the run's).
 
     **Returns:** a `PerplexityReport`.
     """
     config, model, restored_step = restore_model(run_folder(checkpoint), step)
     tokens, num_bytes, entropy_rate = eval_tokens(config, data)
-    loss, count = mean_loss(model, tokens, config.model.seq_len, batch_size or config.batch_size)
+    loss, count = mean_loss(model, tokens, seq_len or config.model.seq_len, batch_size or config.batch_size)
     bits_per_byte = None
     if num_bytes:  # the targets cover all tokens but the first: scale the bytes alike
         bits_per_byte = loss * count / LN2 / (num_bytes * count / max(len(tokens), 1))
@@ -194,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="text file, folder of text files, or 'embedded'")
     parser.add_argument("--batch-size", type=int, default=None, help="windows per batch (default: the run's)")
     parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the newest)")
+    parser.add_argument("--seq-len", type=int, default=None,
+                        help="context length of the scored windows (default: the run's; longer works for SPA)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     from skipless_checkpoint import CheckpointFallbackWarning, CheckpointIntegrityError
@@ -201,9 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.batch_size is not None and args.batch_size < 1:
             raise ValueError(f"--batch-size={args.batch_size} must be a positive integer.")
+        if args.seq_len is not None and args.seq_len < 1:
+            raise ValueError(f"--seq-len={args.seq_len} must be a positive integer.")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CheckpointFallbackWarning)
-            report = evaluate_checkpoint(args.checkpoint, args.data, batch_size=args.batch_size, step=args.step)
+            report = evaluate_checkpoint(args.checkpoint, args.data, batch_size=args.batch_size, step=args.step,
+                                         seq_len=args.seq_len)
         for warning in caught:
             if issubclass(warning.category, CheckpointFallbackWarning):
                 print(f"warning: {' '.join(str(warning.message).split())}", file=sys.stderr)

@@ -3,6 +3,8 @@
 Imported only when torch is importable (it is never a project dependency). The twin is built from the
 JAX model's own parameters, so the two compute the same function: `bench_step` checks that their
 losses agree before timing anything, which keeps the comparison honest (same FLOPs, same variant).
+SPA layers take their bias and row scale from `sigprop`'s float64 closed forms at the batch's length (from the
+model's schedule numbers `spa_levels`), not from the JAX implementation, so the twin checks that too.
 
     x ← embed[tokens] (+ pos)
     block:  preln x + f(N x) | postln N(x + f x) | skipless_ln f(N x) | vanilla f x
@@ -16,6 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import sigprop
 import torch
 import torch.nn.functional as F
 
@@ -53,9 +56,9 @@ class TorchTransformer(torch.nn.Module):
             if attn.skip_alpha is not None:
                 m.skip_alpha = _tensor(attn.skip_alpha[layer], grad=True)
                 m.skip_beta = _tensor(attn.skip_beta[layer], grad=True)
-            if attn.spa_bias is not None:
-                m.register_buffer("spa_bias", _tensor(attn.spa_bias[layer], grad=False))
-                m.register_buffer("spa_scale", _tensor(attn.spa_scale[layer], grad=False))
+            if model.spa_levels is not None:
+                m.spa_pair = (model.spa_levels[layer], model.spa_levels[layer + 1])
+                m.spa_cache = {}
             if blocks.mlp is not None:
                 for name in ("w_in", "b_in", "w_out", "b_out"):
                     setattr(m, name, _tensor(getattr(blocks.mlp, name)[layer], grad=True))
@@ -89,18 +92,28 @@ class TorchTransformer(torch.nn.Module):
         x1, x2 = x[..., :half], x[..., half:]
         return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
+    def _spa_bias_scale(self, m, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer `m`'s SPA bias `[t, t]` (−inf where masked) and row scale `[t]`, from sigprop (cached per t)."""
+        if t not in m.spa_cache:
+            kind, causal = self.cfg.attention, self.cfg.causal
+            if kind == "espa":
+                bias, scale = sigprop.espa_log_bias(t, *m.spa_pair), sigprop.espa_row_scale(t, *m.spa_pair)
+            else:
+                bias = sigprop.uspa_log_bias(t, *m.spa_pair, causal=causal)
+                scale = sigprop.uspa_row_scale(t, *m.spa_pair, causal=causal)
+            m.spa_cache[t] = (_tensor(bias, grad=False), _tensor(scale, grad=False))
+        return m.spa_cache[t]
+
     def _attention(self, m, x):
         b, t, d = x.shape
         qkv = (x.reshape(b * t, d) @ m.w_qkv).view(b, t, self.heads, 3, self.head_dim)
         q, k, v = (qkv[:, :, :, i].transpose(1, 2) for i in range(3))  # [B, H, T, K]
         if self.cfg.position == "rope":
             q, k = self._rope(q), self._rope(k)
-        if hasattr(m, "spa_bias"):
-            mask = m.spa_bias[:t, :t]
-            if self.cfg.causal:
-                mask = mask.masked_fill(~torch.ones(t, t, dtype=torch.bool).tril(), float("-inf"))
+        if hasattr(m, "spa_pair"):
+            mask, scale = self._spa_bias_scale(m, t)
             heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-            heads = heads * m.spa_scale[:t, None]
+            heads = heads * scale[:, None]
         else:
             heads = F.scaled_dot_product_attention(q, k, v, is_causal=self.cfg.causal)
         if hasattr(m, "skip_alpha"):

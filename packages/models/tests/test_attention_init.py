@@ -68,8 +68,18 @@ def test_sigprop_init_weights(tiny):
     np.testing.assert_allclose(np.asarray(wk2.blocks.attention.w_qkv[:, :, :, 1]), 0.5 * wk, rtol=1e-5, atol=1e-7)
 
 
-def _numpy_attention_layer(att, x, rope):
-    """Float64 oracle of one attention sub-block with per-head softmax, computed from scratch."""
+def _sigprop_bias_scale(kind, t, prev, level):
+    """Layer bias and row scale from the float64 theory (None, None for non-SPA attention)."""
+    if kind == "espa":
+        return sigprop.espa_log_bias(t, prev, level), sigprop.espa_row_scale(t, prev, level)
+    if kind == "uspa":
+        return sigprop.uspa_log_bias(t, prev, level), sigprop.uspa_row_scale(t, prev, level)
+    return None, None
+
+
+def _numpy_attention_layer(att, x, rope, bias=None, scale=None):
+    """Float64 oracle of one attention sub-block with per-head softmax, computed from scratch (SPA: `bias`,
+    `scale` from sigprop)."""
     d = x.shape[-1]
     w = np.asarray(att.w_qkv, np.float64)  # [D, H, 3, K]
     h, k = w.shape[1], w.shape[3]
@@ -84,12 +94,12 @@ def _numpy_attention_layer(att, x, rope):
         rot = lambda z: np.concatenate([z[..., :half] * c - z[..., half:] * s, z[..., :half] * s + z[..., half:] * c], -1)  # noqa: E731
         q, kk = rot(q), rot(kk)
     logits = np.einsum("bthk,bshk->bhts", q, kk) / np.sqrt(k)
-    if att.spa_bias is not None:
-        logits = logits + np.asarray(att.spa_bias, np.float64)[:t, :t]
+    if bias is not None:
+        logits = logits + bias
     logits = np.where(np.tril(np.ones((t, t), bool)), logits, -np.inf)
     a = _softmax64(logits)
-    if att.spa_scale is not None:
-        a = a * np.asarray(att.spa_scale, np.float64)[:t, None]
+    if scale is not None:
+        a = a * scale[:, None]
     heads = np.einsum("bhts,bshk->bthk", a, v)
     if att.kind == "value_skipinit":
         alpha = np.asarray(att.skip_alpha, np.float64).reshape((1, 1, -1, 1) if att.skip_alpha.ndim else ())
@@ -114,6 +124,11 @@ def test_attention_layer_matches_float64_oracle_after_training_moves_weights(tin
         shape = att.skip_beta.shape
         att = eqx.tree_at(lambda a: (a.skip_alpha, a.skip_beta), att,
                           (0.7 + jnp.zeros(shape), 0.3 + 0.1 * jax.random.normal(kb, shape)))
-    x = np.asarray(jax.random.normal(jax.random.key(4), (2, 8, cfg.width)))
-    got = np.asarray(eqx.filter_jit(lambda a, x: a(x))(att, jnp.asarray(x, jnp.float32)), np.float64)
-    np.testing.assert_allclose(got, _numpy_attention_layer(att, x.astype(np.float64), rope), atol=2e-5, rtol=1e-4)
+    t = 11  # longer than the model's seq_len = 8: SPA attention is generated at any length
+    x = np.asarray(jax.random.normal(jax.random.key(4), (2, t, cfg.width)))
+    spa = None if model.spa_levels is None else jax.tree.map(lambda a: a[0], model.spa_tables(t))
+    got = np.asarray(eqx.filter_jit(lambda a, x, s: a(x, s))(att, jnp.asarray(x, jnp.float32), spa), np.float64)
+    levels = model.spa_levels or (None, None)
+    bias, scale = _sigprop_bias_scale(kind, t, levels[0], levels[1])
+    want = _numpy_attention_layer(att, x.astype(np.float64), rope, bias, scale)
+    np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-4)

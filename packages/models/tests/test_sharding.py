@@ -60,7 +60,6 @@ def test_specs_without_mesh_and_fallback(tiny):
     specs = sm.partition_specs(model)
     assert specs.blocks.attention.w_qkv == P(None, "data", "model", None, None)
     assert specs.blocks.mlp.w_in == P(None, "data", "model") and specs.head == P("data", "model")
-    assert specs.blocks.attention.spa_bias == P()
     odd = sm.partition_specs(model, (3, 8))  # 32 % 3 ≠ 0, 4 heads % 8 ≠ 0, 64 % 8 = 0
     assert odd.blocks.attention.w_qkv == P(None, None, None, None, None)
     assert odd.blocks.mlp.w_in == P(None, None, "model")

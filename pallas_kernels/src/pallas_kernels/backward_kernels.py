@@ -19,17 +19,17 @@ from pallas_kernels.tiles import logits_tile, matmul, read_rows
 
 def _split_bias(cfg: FlashConfig, refs):
     rest = list(refs)
-    bias_ref = espa_ref = None
+    bias_ref = spa_ref = None
     if cfg.bias_mode == "array":
         bias_ref = rest.pop(0)
-    elif cfg.bias_mode == "espa":
-        espa_ref = rest.pop(0)
-    return bias_ref, espa_ref, rest
+    elif cfg.generated:
+        spa_ref = rest.pop(0)
+    return bias_ref, spa_ref, rest
 
 
-def _score_gradient(cfg, q, k, v, do, lse, delta, q_start, k_start, bias_tile, espa_ref):
+def _score_gradient(cfg, q, k, v, do, lse, delta, q_start, k_start, bias_tile, spa_ref):
     """P and dS of one tile. **Returns:** `([bq, bk], [bq, bk])` float32."""
-    s = logits_tile(cfg, q, k, q_start, k_start, bias_tile, espa_ref)
+    s = logits_tile(cfg, q, k, q_start, k_start, bias_tile, spa_ref)
     p = jnp.exp(s - lse)
     dp = matmul(do, v, transpose_b=True)
     return p, p * (dp - delta)
@@ -37,7 +37,7 @@ def _score_gradient(cfg, q, k, v, do, lse, delta, q_start, k_start, bias_tile, e
 
 def dq_kernel(cfg: FlashConfig, q_ref, k_ref, v_ref, *refs):
     """Grid `(B, H, num_q_blocks)`; refs q `[bq, D]`, k, v `[T, D]`, bias source, dÕ `[bq, D]`, lse, δ; out dq."""
-    bias_ref, espa_ref, (do_ref, lse_ref, delta_ref, dq_ref) = _split_bias(cfg, refs)
+    bias_ref, spa_ref, (do_ref, lse_ref, delta_ref, dq_ref) = _split_bias(cfg, refs)
     bq, bk = cfg.block_q, cfg.block_k
     q_start = pl.program_id(2) * bq
     q = q_ref[...]
@@ -50,7 +50,7 @@ def dq_kernel(cfg: FlashConfig, q_ref, k_ref, v_ref, *refs):
         k = k_ref[pl.ds(k_start, bk), :]
         v = v_ref[pl.ds(k_start, bk), :]
         bias_tile = bias_ref[:, pl.ds(k_start, bk)] if bias_ref is not None else None
-        _, ds = _score_gradient(cfg, q, k, v, do, lse, delta, q_start, k_start, bias_tile, espa_ref)
+        _, ds = _score_gradient(cfg, q, k, v, do, lse, delta, q_start, k_start, bias_tile, spa_ref)
         return dq + matmul(ds.astype(k.dtype), k)
 
     dq = lax.fori_loop(0, num_key_blocks(cfg, q_start), body, jnp.zeros(q.shape, jnp.float32))
@@ -59,7 +59,7 @@ def dq_kernel(cfg: FlashConfig, q_ref, k_ref, v_ref, *refs):
 
 def dkv_kernel(cfg: FlashConfig, q_ref, k_ref, v_ref, *refs):
     """Grid `(B, H, num_k_blocks)`; refs q `[T, D]`, k, v `[bk, D]`, bias source, dÕ `[T, D]`, lse, δ; out dk, dv."""
-    bias_ref, espa_ref, (do_ref, lse_ref, delta_ref, dk_ref, dv_ref) = _split_bias(cfg, refs)
+    bias_ref, spa_ref, (do_ref, lse_ref, delta_ref, dk_ref, dv_ref) = _split_bias(cfg, refs)
     bq, bk = cfg.block_q, cfg.block_k
     k_start = pl.program_id(2) * bk
     k = k_ref[...]
@@ -74,7 +74,7 @@ def dkv_kernel(cfg: FlashConfig, q_ref, k_ref, v_ref, *refs):
         lse = read_rows(cfg, lse_ref, q_start, bq)
         delta = read_rows(cfg, delta_ref, q_start, bq)
         bias_tile = bias_ref[pl.ds(q_start, bq), :] if bias_ref is not None else None
-        p, ds = _score_gradient(cfg, q, k, v, do, lse, delta, q_start, k_start, bias_tile, espa_ref)
+        p, ds = _score_gradient(cfg, q, k, v, do, lse, delta, q_start, k_start, bias_tile, spa_ref)
         dv = dv + matmul(p.astype(do.dtype), do, transpose_a=True)
         dk = dk + matmul(ds.astype(q.dtype), q, transpose_a=True)
         return dk, dv

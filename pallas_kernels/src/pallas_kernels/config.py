@@ -1,14 +1,14 @@
 """Static description of one fused-attention call: tiling, bias source, backend.
 
-Everything here is a Python constant baked into the kernels; traced values (the arrays and the E-SPA
-coefficients) are kernel operands.
+Everything here is a Python constant baked into the kernels; traced values (the arrays and the SPA tables:
+E-SPA coefficients, U-SPA vectors) are kernel operands.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-BIAS_MODES = ("none", "array", "espa")
+BIAS_MODES = ("none", "array", "espa", "uspa")
 BACKENDS = ("gpu", "tpu")
 
 
@@ -19,9 +19,10 @@ class FlashConfig:
     - `block_q`, `block_k`: query / key tile sizes; `seq_len` (padded) is a multiple of both.
     - `kv_len`: the true sequence length (keys at or past it are masked when not causal).
     - `sm_scale`: logit scale; `causal`: mask keys after the query.
-    - `bias_mode`: "none", "array" (explicit `[Bb, Hb, T, T]` bias) or "espa" (generated from coefficients).
+    - `bias_mode`: "none", "array" (explicit `[Bb, Hb, T, T]` bias), "espa" (generated from its `[8]`
+      coefficients) or "uspa" (generated from its `[4, T]` vectors); both generated modes bring their row scale.
     - `bias_batch`, `bias_heads`: the explicit bias's leading sizes (1 = broadcast).
-    - `has_row_scale`: an explicit `[Br, Hr, T]` row scale is given (E-SPA generates its own).
+    - `has_row_scale`: an explicit `[Br, Hr, T]` row scale is given (generated biases bring their own).
     - `row_scale_batch`, `row_scale_heads`: its leading sizes (1 = broadcast).
     - `backend`: "gpu" (Triton-style, layout `[B, T, H, D]`) or "tpu" (Mosaic, layout `[B, H, T, D]`).
     - `interpret`: run the kernels in the backend's interpret mode (CPU testing).
@@ -76,6 +77,11 @@ class FlashConfig:
     @property
     def num_k_blocks(self) -> int:
         return self.seq_len // self.block_k
+
+    @property
+    def generated(self) -> bool:
+        """The bias and row scale come from SPA tables (E-SPA or U-SPA), not from arrays."""
+        return self.bias_mode in ("espa", "uspa")
 
     @property
     def masks_padding(self) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import jax
 from jaxtyping import Array, Float
 
-from pallas_kernels.espa import espa_coefficients, espa_log_bias, espa_row_scale
 from pallas_kernels.fused import fused_attention
-from pallas_kernels.reference import attention_reference
+from pallas_kernels.spa import SpaSpec, SpaTables
 from pallas_kernels.xla_attention import attention_xla
 
 IMPLS = ("auto", "xla", "pallas")
@@ -20,13 +22,49 @@ VERIFIED_COMPILED_BACKENDS: frozenset[str] = frozenset()
 
 
 def resolve_impl(impl: str) -> str:
-    """Maps "auto" to "pallas" on a GPU/TPU whose compiled kernels are verified, else to "xla"."""
+    """Maps "auto" to "pallas" on a GPU/TPU whose compiled kernels are verified, else to "xla". The GPU kernels
+    need jax's Pallas Triton backend: where this jax has none, "pallas" becomes "xla" with one warning."""
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    if impl != "auto":
-        return impl
     backend, interpret = pallas_backend()
-    return "pallas" if not interpret and backend in VERIFIED_COMPILED_BACKENDS else "xla"
+    if impl == "auto":
+        impl = "pallas" if not interpret and backend in VERIFIED_COMPILED_BACKENDS else "xla"
+    if impl == "pallas" and backend == "gpu":
+        usable, why = triton_status()
+        if not usable:
+            _warn_fallback(why)
+            return "xla"
+    return impl
+
+
+@functools.cache
+def triton_status() -> tuple[bool, str]:
+    """Whether this jax still runs Pallas kernels through its Triton backend (deprecated from jax 0.11 in favour
+    of Mosaic GPU). **Returns:** `(usable, reason when not)`."""
+    try:
+        from jax.experimental.pallas import triton as plgpu
+
+        plgpu.CompilerParams  # noqa: B018
+    except (ImportError, AttributeError) as err:
+        return False, f"jax {jax.__version__} has no Pallas Triton backend ({type(err).__name__}: {err})"
+    try:
+        from jax._src import deprecations
+
+        if deprecations.is_accelerated("jax-pallas-triton"):
+            return False, f"jax {jax.__version__} turns the Pallas Triton deprecation into an error"
+    except (ImportError, AttributeError, KeyError, ValueError):
+        pass  # no deprecation registry to ask: the backend is there
+    return True, ""
+
+
+@functools.cache
+def _warn_fallback(why: str) -> None:  # cached: one warning per process and reason
+    warnings.warn(
+        f"pallas_kernels: {why}; attention runs on the XLA path instead of the GPU kernels "
+        "(pallas_kernels/README.md, 'Mosaic GPU port', says what a port needs)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def pallas_backend() -> tuple[str, bool]:
@@ -49,6 +87,7 @@ def attention(
     *,
     bias: Float[Array, "..."] | None = None,
     row_scale: Float[Array, "..."] | None = None,
+    spa: SpaSpec | SpaTables | None = None,
     espa: tuple | None = None,
     sm_scale: float | None = None,
     causal: bool = True,
@@ -60,34 +99,33 @@ def attention(
     **Arguments:**
     - `q`, `k`, `v`: `[B, T, H, D]`, float32 or bfloat16.
     - `bias`: broadcastable to `[B, H, T, T]`; `row_scale`: broadcastable to `[B, H, T]`.
-    - `espa`: `(gamma_prev, gamma)` scalars (may be traced; `gamma_prev = inf` for layer 1): E-SPA bias
-      and row scale, generated in the kernel (Pallas) or from the closed form (XLA). No gradient flows
-      to the gammas. Exclusive with `bias` / `row_scale`.
+    - `spa`: a `SpaSpec` (one E-SPA or U-SPA layer: kind and two numbers, may be traced): the bias and row
+      scale are generated from it, in the kernel (Pallas) or transiently per call (XLA). No gradient flows to it.
+      Or its `SpaTables` (`spa_prepare`), e.g. prepared for every layer at once outside a scan. Exclusive with
+      `bias` / `row_scale`.
+    - `espa`: shorthand for `spa=SpaSpec.from_levels("espa", gamma_prev, gamma)` (`gamma_prev = inf` for layer 1).
     - `sm_scale`: logit scale, default `1/sqrt(D)`; `causal`: mask future keys.
-    - `impl`: "xla" (materialised, `attention_xla`: the reference's maths with a hand-written backward), "pallas" (the fused kernel for this backend; interpret
-      mode on CPU) or "auto" (Pallas on a GPU/TPU whose compiled kernels are verified, see
-      `VERIFIED_COMPILED_BACKENDS`; XLA elsewhere).
+    - `impl`: "xla" (`attention_xla`: the reference's maths with a hand-written backward), "pallas" (the fused
+      kernel for this backend; interpret mode on CPU) or "auto" (Pallas on a GPU/TPU whose compiled kernels are
+      verified, see `VERIFIED_COMPILED_BACKENDS`; XLA elsewhere).
 
     **Returns:** `[B, T, H, D]` in the dtype of `q`.
     """
     impl = resolve_impl(impl)
     if espa is not None:
-        if bias is not None or row_scale is not None:
-            raise ValueError("espa generates its own bias and row scale; pass either espa or bias/row_scale, not both")
+        if spa is not None:
+            raise ValueError("pass either spa or espa, not both")
         if len(espa) != 2:
             raise ValueError(f"espa must be a pair (gamma_prev, gamma), got {espa!r}")
         _check_gammas(*espa)
-        gamma_prev, gamma = (jax.lax.stop_gradient(g) for g in espa)
-    backend, interpret = pallas_backend()
+        spa = SpaSpec.from_levels("espa", *espa)
+    if spa is not None and (bias is not None or row_scale is not None):
+        raise ValueError("spa generates its own bias and row scale; pass either spa or bias/row_scale, not both")
     if impl == "xla":
-        if espa is not None:
-            seq_len = q.shape[1]
-            bias = espa_log_bias(seq_len, gamma_prev, gamma)
-            row_scale = espa_row_scale(seq_len, gamma_prev, gamma)
-        return attention_xla(q, k, v, bias=bias, row_scale=row_scale, sm_scale=sm_scale, causal=causal)
-    coeffs = None if espa is None else espa_coefficients(gamma_prev, gamma)
+        return attention_xla(q, k, v, bias=bias, row_scale=row_scale, spa=spa, sm_scale=sm_scale, causal=causal)
+    backend, interpret = pallas_backend()
     return fused_attention(
-        q, k, v, bias=bias, row_scale=row_scale, espa_coeffs=coeffs, sm_scale=sm_scale, causal=causal,
+        q, k, v, bias=bias, row_scale=row_scale, spa=spa, sm_scale=sm_scale, causal=causal,
         backend=backend, interpret=interpret,
     )
 

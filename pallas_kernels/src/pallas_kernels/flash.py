@@ -1,8 +1,8 @@
 """The fused attention as a `jax.custom_vjp` over Pallas forward and backward kernels.
 
 Works on arrays already in kernel form: padded to a multiple of the tiles, in the backend's layout,
-bias as `[Bb, Hb, T, T]`, row scale as `[Br, Hr, T]` (TPU: `[..., T, 1]`), E-SPA as its `[8]`
-coefficient vector. `pallas_kernels.fused.fused_attention` does that preparation.
+bias as `[Bb, Hb, T, T]`, row scale as `[Br, Hr, T]` (TPU: `[..., T, 1]`), a generated bias as its SPA
+tables (E-SPA `[8]` coefficients, U-SPA `[4, T]` vectors). `pallas_kernels.fused.fused_attention` does that preparation.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from jax.experimental import pallas as pl
 from pallas_kernels import specs
 from pallas_kernels.backward_kernels import dbias_kernel, dkv_kernel, dq_kernel
 from pallas_kernels.config import FlashConfig
-from pallas_kernels.espa import espa_scale_from_positions
+from pallas_kernels.spa import SCALE, espa_scale_from_positions
 from pallas_kernels.forward_kernel import forward_kernel
 
 
@@ -35,18 +35,18 @@ def _rows_shape(cfg: FlashConfig, b: int, h: int) -> tuple[int, ...]:
     return (b, h, cfg.seq_len) if cfg.backend == "gpu" else (b, h, cfg.seq_len, 1)
 
 
-def _bias_operands(cfg: FlashConfig, bias, espa, rows: int | None, cols: int | None):
+def _bias_operands(cfg: FlashConfig, bias, spa, rows: int | None, cols: int | None):
     if cfg.bias_mode == "array":
         return [bias], [specs.bias_spec(cfg, rows, cols)]
-    if cfg.bias_mode == "espa":
-        return [espa], [specs.espa_spec(cfg)]
+    if cfg.generated:
+        return [spa], [specs.spa_tables_spec(cfg)]
     return [], []
 
 
-def _forward(cfg: FlashConfig, q, k, v, bias, row_scale, espa):
+def _forward(cfg: FlashConfig, q, k, v, bias, row_scale, spa):
     b, h, d = _dims(cfg, q)
     operands, in_specs = [q, k, v], [specs.seq_spec(cfg, cfg.block_q, d), specs.seq_spec(cfg, None, d), specs.seq_spec(cfg, None, d)]
-    extra, extra_specs = _bias_operands(cfg, bias, espa, cfg.block_q, None)
+    extra, extra_specs = _bias_operands(cfg, bias, spa, cfg.block_q, None)
     operands += extra
     in_specs += extra_specs
     if cfg.has_row_scale:
@@ -63,9 +63,9 @@ def _forward(cfg: FlashConfig, q, k, v, bias, row_scale, espa):
     )(*operands)
 
 
-def _dq(cfg, q, k, v, bias, espa, do, lse, delta):
+def _dq(cfg, q, k, v, bias, spa, do, lse, delta):
     b, h, d = _dims(cfg, q)
-    extra, extra_specs = _bias_operands(cfg, bias, espa, cfg.block_q, None)
+    extra, extra_specs = _bias_operands(cfg, bias, spa, cfg.block_q, None)
     return pl.pallas_call(
         functools.partial(dq_kernel, cfg),
         grid=(b, h, cfg.num_q_blocks),
@@ -79,9 +79,9 @@ def _dq(cfg, q, k, v, bias, espa, do, lse, delta):
     )(q, k, v, *extra, do, lse, delta)
 
 
-def _dkv(cfg, q, k, v, bias, espa, do, lse, delta):
+def _dkv(cfg, q, k, v, bias, spa, do, lse, delta):
     b, h, d = _dims(cfg, q)
-    extra, extra_specs = _bias_operands(cfg, bias, espa, None, cfg.block_k)
+    extra, extra_specs = _bias_operands(cfg, bias, spa, None, cfg.block_k)
     kv_tile = specs.seq_spec(cfg, cfg.block_k, d)
     return pl.pallas_call(
         functools.partial(dkv_kernel, cfg),
@@ -118,9 +118,9 @@ def _rows_to_kernel_layout(cfg: FlashConfig, x_bht):
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def flash_attention_core(cfg: FlashConfig, q, k, v, bias, row_scale, espa):
+def flash_attention_core(cfg: FlashConfig, q, k, v, bias, row_scale, spa):
     """Fused attention on kernel-form operands (see module docstring). **Returns:** o, shaped like `q`."""
-    return _forward(cfg, q, k, v, bias, row_scale, espa)[0]
+    return _forward(cfg, q, k, v, bias, row_scale, spa)[0]
 
 
 @jax.tree_util.register_static
@@ -132,33 +132,35 @@ class _Needs:
     row_scale: bool
 
 
-def _core_fwd(cfg, q, k, v, bias, row_scale, espa):
+def _core_fwd(cfg, q, k, v, bias, row_scale, spa):
     # symbolic_zeros: every argument arrives as CustomVJPPrimal(value, perturbed); the bias gradient
     # kernel (a full extra pass) only runs when the bias is actually differentiated.
     needs = _Needs(bias=getattr(bias, "perturbed", False), row_scale=getattr(row_scale, "perturbed", False))
-    q, k, v, bias, row_scale, espa = (getattr(x, "value", x) for x in (q, k, v, bias, row_scale, espa))
-    o, lse = _forward(cfg, q, k, v, bias, row_scale, espa)
-    return o, (needs, q, k, v, bias, row_scale, espa, o, lse)
+    q, k, v, bias, row_scale, spa = (getattr(x, "value", x) for x in (q, k, v, bias, row_scale, spa))
+    o, lse = _forward(cfg, q, k, v, bias, row_scale, spa)
+    return o, (needs, q, k, v, bias, row_scale, spa, o, lse)
 
 
-def _row_scale_bht(cfg: FlashConfig, row_scale, espa, b: int, h: int):
+def _row_scale_bht(cfg: FlashConfig, row_scale, spa, b: int, h: int):
     """The effective row scale as `[Br, Hr, T]` float32 (broadcastable to `[B, H, T]`), or None."""
     if cfg.bias_mode == "espa":
-        return espa_scale_from_positions(espa, jnp.arange(cfg.seq_len))[None, None, :]
+        return espa_scale_from_positions(spa, jnp.arange(cfg.seq_len))[None, None, :]
+    if cfg.bias_mode == "uspa":
+        return spa[SCALE][None, None, :]
     if cfg.has_row_scale:
         return row_scale if cfg.backend == "gpu" else row_scale[..., 0]
     return None
 
 
 def _core_bwd(cfg, residuals, do):
-    needs, q, k, v, bias, row_scale, espa, o, lse = residuals
+    needs, q, k, v, bias, row_scale, spa, o, lse = residuals
     cfg = cfg.for_backward()
     if isinstance(do, SymbolicZero):
         do = jnp.zeros(o.shape, o.dtype)
     b, h, _ = _dims(cfg, q)
     spec = "bthd->bht" if cfg.backend == "gpu" else "bhtd->bht"
     delta_bht = jnp.einsum(spec, do.astype(jnp.float32) * o.astype(jnp.float32))  # δ = dO · O
-    scale_bht = _row_scale_bht(cfg, row_scale, espa, b, h)
+    scale_bht = _row_scale_bht(cfg, row_scale, spa, b, h)
     if scale_bht is None:
         do_tilde = do
     else:
@@ -166,8 +168,8 @@ def _core_bwd(cfg, residuals, do):
         per_row = scale_full.transpose(0, 2, 1)[..., None] if cfg.backend == "gpu" else scale_full[..., None]
         do_tilde = (do.astype(jnp.float32) * per_row).astype(do.dtype)
     delta = _rows_to_kernel_layout(cfg, delta_bht)
-    dq = _dq(cfg, q, k, v, bias, espa, do_tilde, lse, delta)
-    dk, dv = _dkv(cfg, q, k, v, bias, espa, do_tilde, lse, delta)
+    dq = _dq(cfg, q, k, v, bias, spa, do_tilde, lse, delta)
+    dk, dv = _dkv(cfg, q, k, v, bias, spa, do_tilde, lse, delta)
     dbias = None
     if cfg.bias_mode == "array" and needs.bias:
         dbias = _dbias(cfg, q, k, v, bias, do_tilde, lse, delta).astype(bias.dtype)
@@ -178,8 +180,8 @@ def _core_bwd(cfg, residuals, do):
         per_row_grad = jnp.where(scale_full == 0, 0.0, delta_bht / safe)
         drow_scale = _reduce_to(per_row_grad, scale_bht.shape)
         drow_scale = _rows_to_kernel_layout(cfg, drow_scale).astype(row_scale.dtype)
-    despa = None if espa is None else jnp.zeros_like(espa)  # generated biases are constants
-    return dq, dk, dv, dbias, drow_scale, despa
+    dspa = None if spa is None else jnp.zeros_like(spa)  # generated biases are constants
+    return dq, dk, dv, dbias, drow_scale, dspa
 
 
 def _reduce_to(x, shape):

@@ -13,6 +13,7 @@ from jaxtyping import Array, Float
 
 from pallas_kernels.config import FlashConfig
 from pallas_kernels.flash import flash_attention_core
+from pallas_kernels.spa import SpaSpec, SpaTables, as_prepared
 
 DEFAULT_BLOCK = 128
 MIN_BLOCK = 16  # Triton's smallest matmul tile
@@ -68,7 +69,7 @@ def fused_attention(
     *,
     bias: Float[Array, "..."] | None = None,
     row_scale: Float[Array, "..."] | None = None,
-    espa_coeffs: Float[Array, "8"] | None = None,
+    spa: SpaSpec | SpaTables | None = None,
     sm_scale: float | None = None,
     causal: bool = True,
     backend: str = "gpu",
@@ -86,8 +87,8 @@ def fused_attention(
     - `q`, `k`, `v`: `[B, T, H, D]`, float32 or bfloat16 (accumulation is float32).
     - `bias`: explicit additive bias broadcastable to `[B, H, T, T]`; differentiable.
     - `row_scale`: per-query scale broadcastable to `[B, H, T]`; differentiable.
-    - `espa_coeffs`: `[8]` vector from `pallas_kernels.espa.espa_coefficients`: the kernel generates the
-      E-SPA bias and row scale itself (no gradient flows to it). Exclusive with `bias` and `row_scale`.
+    - `spa`: a `SpaSpec` (E-SPA or U-SPA layer) or its `SpaTables`: the kernel generates the bias and row scale
+      itself from the tables (no gradient flows to them). Exclusive with `bias` and `row_scale`.
     - `sm_scale`: logit scale, default `1/sqrt(D)`; `causal`: mask future keys.
     - `backend`: "gpu" (Triton-style) or "tpu" (Mosaic); `interpret`: run in that backend's interpret mode.
     - `block_q`, `block_k`: tile sizes (powers of two); `num_warps`, `num_stages`: Triton launch settings.
@@ -101,8 +102,8 @@ def fused_attention(
             f"q, k, v must all be [B, T, H, D] with equal shapes, got {q.shape}, {k.shape}, {v.shape}; "
             "reshape to the [batch, time, heads, head_dim] layout"
         )
-    if espa_coeffs is not None and (bias is not None or row_scale is not None):
-        raise ValueError("espa generates its own bias and row scale; pass either espa or bias/row_scale, not both")
+    if spa is not None and (bias is not None or row_scale is not None):
+        raise ValueError("spa generates its own bias and row scale; pass either spa or bias/row_scale, not both")
     batch, seq_len, heads, head_dim = q.shape
     if sm_scale is None:
         sm_scale = 1.0 / head_dim**0.5
@@ -118,9 +119,12 @@ def fused_attention(
     if bias is not None:
         bias, bb, hb = _prepare_bias(bias, batch, heads, seq_len, padded)
         bias_mode = "array"
-    elif espa_coeffs is not None:
-        bias_mode = "espa"
-        espa_coeffs = jnp.asarray(espa_coeffs, jnp.float32)
+    tables = None
+    if spa is not None:
+        bias_mode = spa.kind
+        tables = jax.lax.stop_gradient(as_prepared(spa, seq_len, bool(causal)).tables)
+        if spa.kind == "uspa":  # vectors at the true length, padded with harmless values (log 1 = 0)
+            tables = jnp.pad(tables, ((0, 0), (0, padded - seq_len)), constant_values=1.0)
     br, hr = 1, 1
     if row_scale is not None:
         row_scale, br, hr = _prepare_row_scale(row_scale, batch, heads, seq_len, padded)
@@ -154,7 +158,7 @@ def fused_attention(
         backward_block_q=bwd_bq,
         backward_block_k=bwd_bk,
     )
-    out = flash_attention_core(cfg, q, k, v, bias, row_scale, espa_coeffs)
+    out = flash_attention_core(cfg, q, k, v, bias, row_scale, tables)
     if backend == "tpu":
         out = out.transpose(0, 2, 1, 3)
     return out[:, :seq_len, :, :head_dim]

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import tpu as pltpu
-from jax.experimental.pallas import triton as plgpu
+
+try:  # deprecated from jax 0.11 in favour of Mosaic GPU; `dispatch.triton_status` falls back when it is gone
+    from jax.experimental.pallas import triton as plgpu
+except ImportError:  # pragma: no cover - depends on the installed jax
+    plgpu = None
 
 from pallas_kernels.config import FlashConfig
 
@@ -49,8 +53,11 @@ def bias_spec(cfg: FlashConfig, rows: int | None, cols: int | None) -> pl.BlockS
     return pl.BlockSpec(shape, index)
 
 
-def espa_spec(cfg: FlashConfig) -> pl.BlockSpec:
-    """The `[8]` E-SPA coefficients: a small operand on GPU, scalar memory on TPU."""
+def spa_tables_spec(cfg: FlashConfig) -> pl.BlockSpec:
+    """The generated bias's tables, whole in every program: E-SPA's `[8]` coefficients (a small operand on GPU,
+    scalar memory on TPU) or U-SPA's `[4, T]` vectors."""
+    if cfg.bias_mode == "uspa":
+        return pl.BlockSpec((4, cfg.seq_len), lambda *_: (0, 0))
     if cfg.backend == "gpu":
         return pl.BlockSpec((8,), lambda *_: (0,))
     return pl.BlockSpec(memory_space=pltpu.SMEM)

@@ -12,7 +12,16 @@ from jax import lax
 from jax.experimental import pallas as pl
 
 from pallas_kernels.config import FlashConfig
-from pallas_kernels.espa import MASK_VALUE, espa_bias_from_positions, espa_scale_from_positions
+from pallas_kernels.spa import (
+    COL,
+    MASK_VALUE,
+    ROW,
+    SCALE,
+    USPA_LOG_DIAG,
+    espa_bias_from_positions,
+    espa_scale_from_positions,
+    uspa_bias_from_vectors,
+)
 
 
 def matmul(a: jax.Array, b: jax.Array, *, transpose_a: bool = False, transpose_b: bool = False) -> jax.Array:
@@ -41,11 +50,11 @@ def tile_positions(q_start, k_start, block_q: int, block_k: int) -> tuple[jax.Ar
     return i, j
 
 
-def logits_tile(cfg: FlashConfig, q, k, q_start, k_start, bias_tile=None, espa_ref=None) -> jax.Array:
+def logits_tile(cfg: FlashConfig, q, k, q_start, k_start, bias_tile=None, spa_ref=None) -> jax.Array:
     """Masked logits `q kᵀ · sm_scale + bias` of one tile.
 
-    **Arguments:** `q` `[bq, D]`, `k` `[bk, D]`; `bias_tile` `[bq, bk]` (mode "array"); `espa_ref` the
-    coefficient vector (mode "espa").
+    **Arguments:** `q` `[bq, D]`, `k` `[bk, D]`; `bias_tile` `[bq, bk]` (mode "array"); `spa_ref` the SPA
+    tables (modes "espa", "uspa": `[8]` coefficients or `[4, T]` vectors).
 
     **Returns:** `[bq, bk]` float32, `MASK_VALUE` where masked.
     """
@@ -54,7 +63,12 @@ def logits_tile(cfg: FlashConfig, q, k, q_start, k_start, bias_tile=None, espa_r
     if cfg.bias_mode == "array":
         s = s + bias_tile.astype(jnp.float32)
     elif cfg.bias_mode == "espa":
-        s = s + espa_bias_from_positions(espa_ref, i, j)
+        s = s + espa_bias_from_positions(spa_ref, i, j)
+    elif cfg.bias_mode == "uspa":
+        col = uspa_vector(cfg, spa_ref, COL, k_start, k.shape[0], column=False)
+        row = uspa_vector(cfg, spa_ref, ROW, q_start, q.shape[0], column=True)
+        log_diag = uspa_vector(cfg, spa_ref, USPA_LOG_DIAG, q_start, q.shape[0], column=True)
+        s = s + uspa_bias_from_vectors(col, row, log_diag, i, j)
     if cfg.causal:
         s = jnp.where(j <= i, s, MASK_VALUE)
     elif cfg.masks_padding:
@@ -79,8 +93,19 @@ def write_rows(cfg: FlashConfig, ref, column: jax.Array) -> None:
         ref[...] = column.astype(ref.dtype)
 
 
-def espa_row_scale_column(espa_ref, q_start, block_q: int) -> jax.Array:
-    """E-SPA row scale d[i] for the tile's queries. **Returns:** `[bq, 1]` float32."""
+def uspa_vector(cfg: FlashConfig, ref, which: int, start, size: int, *, column: bool) -> jax.Array:
+    """`size` entries of U-SPA vector `which` from `start`, as a `[size, 1]` column or a `[1, size]` row."""
+    if cfg.backend == "gpu":
+        x = ref[which, pl.ds(start, size)]
+        return x[:, None] if column else x[None, :]
+    x = ref[pl.ds(which, 1), pl.ds(start, size)]  # Mosaic keeps two dims
+    return x.reshape(size, 1) if column else x
+
+
+def generated_row_scale_column(cfg: FlashConfig, spa_ref, q_start, block_q: int) -> jax.Array:
+    """The generated (E-SPA / U-SPA) row scale d[i] of the tile's queries. **Returns:** `[bq, 1]` float32."""
+    if cfg.bias_mode == "uspa":
+        return uspa_vector(cfg, spa_ref, SCALE, q_start, block_q, column=True)
     i = q_start + lax.broadcasted_iota(jnp.int32, (block_q, 1), 0)
-    return espa_scale_from_positions(espa_ref, i)
+    return espa_scale_from_positions(spa_ref, i)
 

@@ -20,7 +20,11 @@ T×S. Here (flash-attention's backward, with the probabilities kept instead of r
 
 On the cpu-tiny model this cut the attention's share of a train step by about half (see `evals/README.md`).
 Gradients flow to q, k, v, an explicit bias and the row scale (summed over the axes they broadcast over);
-XLA drops the bias/scale gradients when nothing uses them (SPA buffers are `stop_gradient`-ed).
+XLA drops the bias/scale gradients when nothing uses them.
+
+A generated SPA bias (`spa=SpaSpec`) is built inside the forward pass from the layer's two numbers and never kept:
+the backward pass needs only the probabilities, and the row scale is regenerated (O(T)). So a stack of layers
+under `lax.scan` keeps no `[L, T, T]` bias between its forward and backward passes.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from pallas_kernels.reference import MASK_VALUE, causal_mask
+from pallas_kernels.spa import SpaSpec, SpaTables, as_prepared, prepared_log_bias
 
 
 def attention_xla(
@@ -39,16 +44,19 @@ def attention_xla(
     *,
     bias: Float[Array, "..."] | None = None,
     row_scale: Float[Array, "..."] | None = None,
+    spa: SpaSpec | SpaTables | None = None,
     sm_scale: float | None = None,
     causal: bool = True,
 ) -> Float[Array, "B T H D"]:
-    """Materialised-softmax attention with a custom VJP (arguments exactly as `attention_reference`).
+    """Materialised-softmax attention with a custom VJP (arguments as `attention_reference`, plus `spa`).
 
     **Arguments:**
     - `q`: `[B, T, H, D]`; `k`, `v`: `[B, S, H, D]`.
     - `bias`: additive logit bias broadcastable to `[B, H, T, S]`; entries above the diagonal are ignored
       when `causal`.
     - `row_scale`: per-query rescaling broadcastable to `[B, H, T]`.
+    - `spa`: a `SpaSpec` (or its `SpaTables`, prepared once for this length): bias and row scale generated from it
+      (no gradient to it); exclusive with the two above.
     - `sm_scale`: logit scale, default `1/sqrt(D)`; `causal`: mask keys after the query.
 
     **Returns:** `[B, T, H, D]` in the dtype of `q`; logits, softmax and accumulation in float32.
@@ -56,7 +64,14 @@ def attention_xla(
     if q.ndim != 4 or k.shape != v.shape or q.shape[::2] != k.shape[::2] or q.shape[-1] != k.shape[-1]:
         raise ValueError(f"q [B, T, H, D] and k, v [B, S, H, D] must agree, got {q.shape}, {k.shape}, {v.shape}")
     scale = float(sm_scale) if sm_scale is not None else q.shape[-1] ** -0.5
-    return _attention(q, k, v, bias, row_scale, scale, bool(causal))
+    if spa is None:
+        return _attention(q, k, v, bias, row_scale, scale, bool(causal))
+    if bias is not None or row_scale is not None:
+        raise ValueError("spa generates its own bias and row scale; pass either spa or bias/row_scale, not both")
+    if k.shape[1] != q.shape[1]:
+        raise ValueError(f"SPA attention needs as many keys as queries, got {q.shape[1]} and {k.shape[1]}")
+    prepared = as_prepared(spa, q.shape[1], bool(causal))
+    return _attention_spa(q, k, v, prepared, scale)
 
 
 def _dot(spec: str, a: Array, b: Array) -> Array:
@@ -107,7 +122,13 @@ def _attention_fwd(q, k, v, bias, row_scale, scale, causal):
 
 def _attention_bwd(scale, causal, saved, g_out):
     del causal  # the mask is already in E (masked entries are exactly 0)
-    qh, kh, vh, e, row_sum, out_unscaled, bias, row_scale = saved
+    *core, bias, row_scale = saved
+    return _gradients(scale, core, g_out, bias, row_scale)
+
+
+def _gradients(scale, core, g_out, bias, row_scale):
+    """dq, dk, dv, and (when given) the bias's and row scale's gradients, from the forward's saved values."""
+    qh, kh, vh, e, row_sum, out_unscaled = core
     batch, heads, t, _ = qh.shape
     f32 = jnp.float32
     g = _head_major(g_out.astype(f32))  # dL/d out, [B, H, T, D]
@@ -138,3 +159,19 @@ def _attention_bwd(scale, causal, saved, g_out):
 _attention = jax.custom_vjp(lambda q, k, v, bias, row_scale, scale, causal: _forward(
     q, k, v, bias, row_scale, scale, causal)[0], nondiff_argnums=(5, 6))
 _attention.defvjp(_attention_fwd, _attention_bwd)
+
+
+def _attention_spa_fwd(q, k, v, prepared, scale):
+    out, core = _forward(q, k, v, prepared_log_bias(prepared), prepared.scale, scale, prepared.causal)
+    return out, (core, prepared)  # the [T, T] bias is not kept; the tables are O(T)
+
+
+def _attention_spa_bwd(scale, saved, g_out):
+    core, prepared = saved
+    dq, dk, dv, _, _ = _gradients(scale, core, g_out, None, prepared.scale)
+    return dq, dk, dv, jax.tree.map(jnp.zeros_like, prepared)
+
+
+_attention_spa = jax.custom_vjp(lambda q, k, v, prepared, scale: _forward(
+    q, k, v, prepared_log_bias(prepared), prepared.scale, scale, prepared.causal)[0], nondiff_argnums=(4,))
+_attention_spa.defvjp(_attention_spa_fwd, _attention_spa_bwd)

@@ -7,6 +7,7 @@ import json
 import pathlib
 from typing import Any
 
+import skipless_models
 from skipless_data import parse_tokenizer_spec
 from skipless_models import ModelConfig
 
@@ -121,7 +122,11 @@ class TrainConfig:
 
     @classmethod
     def load_json(cls, path: str | pathlib.Path) -> "TrainConfig":
-        return cls.from_dict(json.loads(pathlib.Path(path).read_text()))
+        """A run's saved config, refused in one line when its checkpoints are of a model format this code cannot
+        restore (`skipless_models.check_checkpoint_format`): every caller restores the run's checkpoints next."""
+        values = json.loads(pathlib.Path(path).read_text())
+        skipless_models.check_checkpoint_format(values.get("model", {}))
+        return cls.from_dict(values)
 
 
 def _positive(name: str, value: Any, flag: str) -> None:

@@ -1,7 +1,8 @@
 """skipless_models: an Equinox decoder-only transformer whose skipless variants are configuration.
 
 Public API:
-- `ModelConfig`, `PRESETS`, `preset(name, **overrides)`
+- `ModelConfig`, `PRESETS`, `preset(name, **overrides)`; `MODEL_FORMAT_VERSION`, `check_checkpoint_format`
+  (call it on a run's saved model config before restoring its checkpoints)
 - `build_model(config, *, key) -> Transformer`; `Transformer.__call__(tokens) -> logits`,
   `Transformer.intermediates(inputs)` (per-layer representations and attention matrices)
 - `loss_fn(model, tokens_BxTp1, mask=None) -> (loss, aux)`, `cross_entropy`, `head_cross_entropy` (the
@@ -9,14 +10,15 @@ Public API:
 - `param_groups(model)`, `partition_specs(model, mesh=None)`, `check_mesh_compatible(config, mesh_shape)`
 - `model_flops_per_token(config)`, `matmul_params(config)`
 - theory at init (from `sigprop`): `predicted_final_cosine(config)`, `predicted_kernels(config)`,
-  `attention_at_init(config)`, `spa_layers(config)`, `tat_alpha(config)`, `describe(config)`
+  `attention_at_init(config)`, `spa_levels(config)` (the schedule a model keeps), `spa_layers(config)`,
+  `tat_alpha(config)`, `describe(config)`
 """
 
 from skipless_models.attend import attend, resolve_impl
 from skipless_models.attention import Attention
 from skipless_models.block import Block
 from skipless_models.build import build_model, describe
-from skipless_models.config import ModelConfig
+from skipless_models.config import MODEL_FORMAT_VERSION, ModelConfig, check_checkpoint_format
 from skipless_models.flops import matmul_params, model_flops_per_token
 from skipless_models.loss import cross_entropy, head_cross_entropy, loss_fn
 from skipless_models.mlp import MLP
@@ -29,6 +31,7 @@ from skipless_models.theory import (
     predicted_final_cosine,
     predicted_kernels,
     spa_layers,
+    spa_levels,
     tat_alpha,
     theory_applies,
 )
@@ -36,6 +39,7 @@ from skipless_models.transformer import Transformer
 
 __all__ = [
     "GROUPS",
+    "MODEL_FORMAT_VERSION",
     "MLP",
     "PRESETS",
     "Attention",
@@ -46,6 +50,7 @@ __all__ = [
     "attend",
     "attention_at_init",
     "build_model",
+    "check_checkpoint_format",
     "check_mesh_compatible",
     "cross_entropy",
     "describe",
@@ -60,6 +65,7 @@ __all__ = [
     "preset",
     "resolve_impl",
     "spa_layers",
+    "spa_levels",
     "tat_alpha",
     "theory_applies",
 ]

@@ -17,22 +17,19 @@ def attend(
     k: Float[Array, "B T H K"],
     v: Float[Array, "B T H K"],
     *,
-    bias: Float[Array, "T T"] | None,
-    row_scale: Float[Array, " T"] | None,
+    spa: pallas_kernels.SpaSpec | None,
     causal: bool,
     impl: str,
 ) -> Float[Array, "B T H K"]:
-    """`row_scale ⊙ softmax(q kᵀ/√K + bias + mask) v` through the chosen implementation.
+    """`d ⊙ softmax(q kᵀ/√K + B + mask) v` through the chosen implementation, with the SPA bias B and row
+    scale d generated where attention runs (in the Pallas kernel, or per call on the XLA path), never passed in.
 
     **Arguments:**
     - `q`, `k`, `v`: `[B, T, H, K]`.
-    - `bias`: fixed logit bias `[T, T]` shared by all heads (SPA), or `None`.
-    - `row_scale`: per-query rescaling `[T]` (SPA's d_l), or `None`.
+    - `spa`: the layer's `SpaSpec` (SPA attention; shared by all heads), or `None` (plain softmax attention).
     - `causal`: mask keys after the query.
     - `impl`: "xla", "pallas" or "auto".
 
     **Returns:** `[B, T, H, K]` in the dtype of `q`.
     """
-    return pallas_kernels.attention(
-        q, k, v, bias=bias, row_scale=row_scale, causal=causal, impl=resolve_impl(impl)
-    )
+    return pallas_kernels.attention(q, k, v, spa=spa, causal=causal, impl=resolve_impl(impl))

@@ -1,8 +1,12 @@
 """Multi-head self-attention with the skipless variants: standard, Value-SkipInit, U-SPA and E-SPA.
 
     heads(X) = (αI + βA) X W_V            (Value-SkipInit; α = 1, β = 0 at init)
-    heads(X) = diag(d_l) softmax(QKᵀ/√K + B_l + mask) X W_V     (SPA; B_l, d_l fixed buffers)
+    heads(X) = diag(d_l) softmax(QKᵀ/√K + B_l + mask) X W_V     (SPA; B_l, d_l generated, never stored)
     out      = heads(X) W_O
+
+SPA's B_l and d_l are closed-form functions of the positions and of the layer's two schedule numbers: the caller
+passes the layer's `pallas_kernels.SpaSpec` (the numbers) or `SpaTables` (prepared from them at this length, O(T))
+and the attention implementation generates the bias (the Pallas kernel per tile, the XLA path per call).
 
 Q, K and V come from one fused matmul `[B·T, D] @ [D, H·3·K]`; the weight is stored `[D, H, 3, K]`
 (heads major, so sharding heads over the "model" axis survives the reshape).
@@ -14,6 +18,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
+from pallas_kernels.spa import as_prepared, prepared_log_bias
 
 from skipless_models.attend import attend
 from skipless_models.dense import dense
@@ -51,16 +56,14 @@ class Attention(eqx.Module):
     **Fields:**
     - `w_qkv` `[D, H, 3, K]` (index 0 = query, 1 = key, 2 = value), `w_o` `[H, K, D]`.
     - `skip_alpha`, `skip_beta`: Value-SkipInit gains, shape `[]` or `[H]` (else `None`).
-    - `spa_bias` `[T, T]`, `spa_scale` `[T]`: fixed SPA buffers (else `None`); never trained.
-    - static: `kind`, `heads`, `causal`, `rope`, `impl`.
+    - static: `kind`, `heads`, `causal`, `rope`, `impl`. SPA layers hold nothing of their bias: their two
+      schedule numbers come with each call (see `__call__`).
     """
 
     w_qkv: Float[Array, "D H 3 K"]
     w_o: Float[Array, "H K D"]
     skip_alpha: Float[Array, "..."] | None
     skip_beta: Float[Array, "..."] | None
-    spa_bias: Float[Array, "T T"] | None
-    spa_scale: Float[Array, " T"] | None
     kind: str = eqx.field(static=True)
     heads: int = eqx.field(static=True)
     causal: bool = eqx.field(static=True)
@@ -68,10 +71,10 @@ class Attention(eqx.Module):
     impl: str = eqx.field(static=True)
 
     def __init__(
-        self, *, width: int, heads: int, seq_len: int, kind: str, causal: bool, rope: bool, impl: str,
+        self, *, width: int, heads: int, kind: str, causal: bool, rope: bool, impl: str,
         init: str, depth: int, wk_init_scale: float, per_head_gains: bool, key: PRNGKeyArray,
     ):
-        """**Arguments:** shapes (`width` D, `heads` H, `seq_len` T), `kind` of attention, `causal`,
+        """**Arguments:** shapes (`width` D, `heads` H), `kind` of attention, `causal`,
         `rope`, `impl`, `init` scheme ("gpt2" | "fan_in" | "sigprop"), `depth` (GPT-2 residual
         scaling), `wk_init_scale`, `per_head_gains` (Value-SkipInit), `key`."""
         kq, kk, kv, ko = jax.random.split(key, 4)
@@ -97,11 +100,6 @@ class Attention(eqx.Module):
             self.skip_beta = jnp.zeros(shape, jnp.float32)
         else:
             self.skip_alpha = self.skip_beta = None
-        if kind in ("uspa", "espa"):  # filled with sigprop's per-layer values by build_model
-            self.spa_bias = jnp.zeros((seq_len, seq_len), jnp.float32)
-            self.spa_scale = jnp.ones((seq_len,), jnp.float32)
-        else:
-            self.spa_bias = self.spa_scale = None
         self.kind, self.heads, self.causal, self.rope, self.impl = kind, heads, causal, rope, impl
 
     # ----- pieces -----------------------------------------------------------------------------------
@@ -113,12 +111,14 @@ class Attention(eqx.Module):
             q, k = apply_rope(q), apply_rope(k)
         return q, k, v
 
-    def _buffers(self, t: int):
-        if self.spa_bias is None:
-            return None, None
-        bias = jax.lax.stop_gradient(self.spa_bias[:t, :t])
-        scale = jax.lax.stop_gradient(self.spa_scale[:t])
-        return bias, scale
+    def _spa(self, spa):
+        """This layer's SPA input (`SpaSpec` or `SpaTables`), checked; None for non-SPA attention."""
+        if self.kind not in ("espa", "uspa"):
+            return None
+        if spa is None or spa.kind != self.kind:
+            raise ValueError(f"{self.kind} attention needs its layer's schedule (a {self.kind} SpaSpec or SpaTables), "
+                             f"got {spa!r:.80}")
+        return spa
 
     def _gains(self):
         shape = (1, 1, -1, 1) if self.skip_alpha.ndim else ()
@@ -130,31 +130,34 @@ class Attention(eqx.Module):
 
     # ----- forward ----------------------------------------------------------------------------------
     @jax.named_scope("attention")
-    def __call__(self, x_BxTxD: Float[Array, "B T D"]) -> Float[Array, "B T D"]:
-        """**Arguments:** `x_BxTxD` `[B, T, D]` (T ≤ seq_len). **Returns:** `[B, T, D]`, same dtype."""
-        t = x_BxTxD.shape[1]
+    def __call__(self, x_BxTxD: Float[Array, "B T D"], spa=None) -> Float[Array, "B T D"]:
+        """**Arguments:** `x_BxTxD` `[B, T, D]` (any T); `spa`: SPA layers' `pallas_kernels.SpaSpec` (γ_l and
+        γ_{l−1} − γ_l for E-SPA; ρ_l and ρ_l − ρ_{l−1} for U-SPA) or its `SpaTables` at T, else None.
+        **Returns:** `[B, T, D]`, same dtype."""
         q, k, v = self._qkv(x_BxTxD)
-        bias, scale = self._buffers(t)
-        heads = attend(q, k, v, bias=bias, row_scale=scale, causal=self.causal, impl=self.impl)
+        heads = attend(q, k, v, spa=self._spa(spa), causal=self.causal, impl=self.impl)
         if self.kind == "value_skipinit":
             alpha, beta = self._gains()
             heads = (alpha * v.astype(jnp.float32) + beta * heads.astype(jnp.float32)).astype(v.dtype)
         return self._out(heads)
 
-    def attention_matrix(self, x_BxTxD: Float[Array, "B T D"]) -> Float[Array, "B H T T"]:
+    def attention_matrix(self, x_BxTxD: Float[Array, "B T D"], spa=None) -> Float[Array, "B H T T"]:
         """The effective matrix mixing the values, `heads = A V`, computed explicitly in float32.
 
         SPA: `diag(d_l) softmax(QKᵀ/√K + B_l + mask)`; Value-SkipInit: `αI + β softmax(...)`.
 
-        **Returns:** `[B, H, T, T]` float32.
+        **Arguments:** as `__call__`. **Returns:** `[B, H, T, T]` float32.
         """
         t = x_BxTxD.shape[1]
         q, k, _ = self._qkv(x_BxTxD)
         logits = jnp.einsum("bthk,bshk->bhts", q.astype(jnp.float32), k.astype(jnp.float32))
         logits = logits / (q.shape[-1] ** 0.5)
-        bias, scale = self._buffers(t)
-        if bias is not None:
-            logits = logits + bias
+        spa = self._spa(spa)
+        scale = None
+        if spa is not None:
+            prepared = as_prepared(spa, t, self.causal)
+            logits = logits + prepared_log_bias(prepared)
+            scale = prepared.scale
         if self.causal:
             logits = jnp.where(jnp.tril(jnp.ones((t, t), bool)), logits, _MASK_VALUE)
         a = jax.nn.softmax(logits, axis=-1)

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 from jaxtyping import Array, Float
@@ -46,13 +48,15 @@ class Block(eqx.Module):
         return f(x)
 
     @jax.named_scope("block")
-    def __call__(self, x_BxTxD: Float[Array, "B T D"]) -> Float[Array, "B T D"]:
-        """**Arguments:** `x_BxTxD` `[B, T, D]`. **Returns:** `[B, T, D]`, same dtype."""
-        return self.trace(x_BxTxD)[1]
+    def __call__(self, x_BxTxD: Float[Array, "B T D"], spa=None) -> Float[Array, "B T D"]:
+        """**Arguments:** `x_BxTxD` `[B, T, D]`; `spa`: the layer's SPA input (SPA attention only, see `Attention`).
+        **Returns:** `[B, T, D]`, same dtype."""
+        return self.trace(x_BxTxD, spa)[1]
 
-    def trace(self, x_BxTxD: Float[Array, "B T D"]) -> tuple[Float[Array, "B T D"], Float[Array, "B T D"]]:
+    def trace(self, x_BxTxD: Float[Array, "B T D"], spa=None) -> tuple[Float[Array, "B T D"], Float[Array, "B T D"]]:
         """**Returns:** the representations after the attention and after the MLP sub-block."""
-        x_attn = self._sub(self.attention, self.norm_attention, x_BxTxD)
+        attention = functools.partial(self.attention, spa=spa)
+        x_attn = self._sub(attention, self.norm_attention, x_BxTxD)
         x_mlp = x_attn if self.mlp is None else self._sub(self.mlp, self.norm_mlp, x_attn)
         return x_attn, x_mlp
 

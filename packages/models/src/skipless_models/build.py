@@ -7,7 +7,6 @@ import warnings
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
 from skipless_models.attend import resolve_impl
@@ -17,7 +16,7 @@ from skipless_models.config import ModelConfig
 from skipless_models.initialisers import normal
 from skipless_models.mlp import MLP
 from skipless_models.norm import Norm
-from skipless_models.theory import predicted_final_cosine, spa_buffers, tat_alpha
+from skipless_models.theory import predicted_final_cosine, spa_levels, tat_alpha
 from skipless_models.transformer import Transformer
 
 # Embedding / head std per init scheme [our choice]: unit-RMS token embeddings give Σ_0 ≈ I for the
@@ -33,7 +32,7 @@ def _init_blocks(config: ModelConfig, key: PRNGKeyArray) -> Block:
     def make_block(k):
         k_attn, k_mlp = jax.random.split(k)
         attention = Attention(
-            width=config.width, heads=config.heads, seq_len=config.seq_len, kind=config.attention,
+            width=config.width, heads=config.heads, kind=config.attention,
             causal=config.causal, rope=config.position == "rope", impl=config.attention_impl, init=init,
             depth=config.depth, wk_init_scale=config.wk_init_scale,
             per_head_gains=config.value_skipinit_per_head, key=k_attn,
@@ -50,7 +49,7 @@ def _init_blocks(config: ModelConfig, key: PRNGKeyArray) -> Block:
 
 
 def _init_model(config: ModelConfig, key: PRNGKeyArray) -> Transformer:
-    """The random part of the initialisation (everything but the SPA buffers)."""
+    """The initialisation: random parameters, and for SPA the schedule numbers from `sigprop`."""
     init = config.resolved_init
     k_embed, k_pos, k_blocks, k_head = jax.random.split(key, 4)
     embed = normal(k_embed, (config.vocab_size, config.width), _EMBED_STD[init])
@@ -62,22 +61,8 @@ def _init_model(config: ModelConfig, key: PRNGKeyArray) -> Transformer:
     final_norm = Norm(config.width, config.norm) if config.block in ("preln", "skipless_ln") else None
     return Transformer(
         embed=embed, pos_embed=pos_embed, blocks=_init_blocks(config, k_blocks), final_norm=final_norm,
-        head=head, config=config,
+        head=head, config=config, spa_levels=spa_levels(config) if config.is_spa else None,
     )
-
-
-def _initialise(config: ModelConfig, key: PRNGKeyArray) -> Transformer:
-    # Op by op (or traced, under the caller's jit / eval_shape): eager primitives are compiled once per
-    # shape and cached, which beats compiling one init program per configuration.
-    model = _init_model(config, key)
-    if config.is_spa:
-        bias_LxTxT, scale_LxT = spa_buffers(config)
-        model = eqx.tree_at(
-            lambda m: (m.blocks.attention.spa_bias, m.blocks.attention.spa_scale),
-            model,
-            (jnp.asarray(bias_LxTxT), jnp.asarray(scale_LxT)),
-        )
-    return model
 
 
 def describe(config: ModelConfig) -> str:
@@ -109,7 +94,9 @@ def build_model(config: ModelConfig, *, key: PRNGKeyArray, verbose: bool = True)
             "attention assumes; use position='none' or 'rope' with SPA",
             stacklevel=2,
         )
-    model = _initialise(config, key)
+    # Op by op (or traced, under the caller's jit / eval_shape): eager primitives are compiled once per
+    # shape and cached, which beats compiling one init program per configuration.
+    model = _init_model(config, key)
     if verbose:
         print(describe(config), flush=True)
     return model

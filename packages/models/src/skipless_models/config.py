@@ -21,8 +21,13 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 SPA_ATTENTIONS = ("uspa", "espa")
 # scan_unroll="auto" (0) unrolls every layer up to this depth and rolls the loop above it.
 AUTO_UNROLL_MAX_DEPTH = 16
-# Fields that change how the model is computed, not what: a resumed run may change them.
-EXECUTION_FIELDS = ("attention_impl", "remat", "scan_unroll")
+# Fields that change how the model is computed, not what: a resumed run may change them. "format_version" (not a
+# field: `to_dict` adds it) says how checkpoints store the model; `check_checkpoint_format` rules on it instead.
+EXECUTION_FIELDS = ("attention_impl", "remat", "scan_unroll", "format_version")
+# What `to_dict` writes as "format_version" (config.json records it next to every checkpoint). Version 1 (no
+# field) stored each SPA layer's bias and row scale as `[L, T, T]` / `[L, T]` arrays in the parameters;
+# version 2 keeps only the schedule numbers (a static field) and generates both where attention runs.
+MODEL_FORMAT_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,13 +36,15 @@ class ModelConfig:
 
     **Fields:**
     - `vocab_size`, `width` (D), `depth` (L, number of blocks), `heads` (H), `mlp_width` (F, default 4·D),
-      `seq_len` (T, the longest sequence; SPA buffers are built for it).
+      `seq_len` (T, the training length: learned position embeddings exist up to it, and the "joint" kernel
+      budget is solved at it; SPA attention itself is generated at whatever length a batch has).
     - `block`: "preln" (x + f(norm x)), "postln" (norm(x + f x)), "skipless_ln" (f(norm x)),
       "vanilla" (f x: no skips, no normalisation).
     - `norm`: "layernorm" or "rmsnorm" (ignored by "vanilla").
     - `attention`: "standard" (softmax(QKᵀ/√d)), "value_skipinit" ((αI + βA)V, α=1, β=0 at init),
       "uspa" / "espa" (fixed SPA bias B_l and row rescaling d_l from `sigprop`).
-    - `causal`: decoder (True) or encoder (False) attention.
+    - `causal`: decoder (True) or encoder (False) attention (non-causal E-SPA is refused: the symmetric square
+      root of its kernel has no closed form to generate).
     - `mlp_activation`: "gelu", "relu" or "tat_leaky_relu" (slope `sigprop.tat_slope(depth, tat_eta)`).
     - `use_mlp`: False drops the MLP sub-blocks (attention-only stacks, for signal-propagation checks).
     - `init`: "gpt2" (N(0, 0.02), residual projections / √(2L)), "fan_in" (N(0, 1/fan_in)),
@@ -139,10 +146,13 @@ class ModelConfig:
 
     # ----- (de)serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields, plus "format_version" (`MODEL_FORMAT_VERSION`) for whoever restores its checkpoints."""
+        return {**dataclasses.asdict(self), "format_version": MODEL_FORMAT_VERSION}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        """The config a dict describes; "format_version" is read by `check_checkpoint_format`, not kept."""
+        d = {k: v for k, v in d.items() if k != "format_version"}
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -199,10 +209,45 @@ def _validate(cfg: ModelConfig) -> None:
         raise ValueError(f"ModelConfig.rho_final={cfg.rho_final} must lie in (0, 1)")
     if cfg.wk_init_scale < 0:
         raise ValueError(f"ModelConfig.wk_init_scale={cfg.wk_init_scale} must be >= 0")
+    if cfg.attention == "espa" and not cfg.causal:
+        raise ValueError(
+            "ModelConfig: non-causal E-SPA has no closed form (the symmetric square root of its kernel is not "
+            "generated); use causal=True, or attention='uspa' for an encoder"
+        )
     if cfg.kernel_budget == "joint" and cfg.is_spa and not cfg.use_mlp:
         raise ValueError("ModelConfig: kernel_budget='joint' needs MLP blocks; use kernel_budget='attention'")
     if cfg.kernel_budget == "joint" and cfg.is_spa and cfg.mlp_activation != "tat_leaky_relu":
         raise ValueError(
             "ModelConfig: kernel_budget='joint' is defined for mlp_activation='tat_leaky_relu' only; "
             "set mlp_activation='tat_leaky_relu' or kernel_budget='attention'"
+        )
+
+
+def model_format_version(model_dict: dict[str, Any]) -> int:
+    """The format version a saved `ModelConfig.to_dict()` records (1 when it has none: written before versions)."""
+    version = model_dict.get("format_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"model format_version={version!r} is not a positive integer; the run's config.json is damaged")
+    return version
+
+
+def check_checkpoint_format(model_dict: dict[str, Any]) -> None:
+    """Raise a one-line ValueError when checkpoints saved with this model config cannot be restored by this code.
+
+    Call it on the "model" entry of a run's config.json before restoring its checkpoints. Format 1 (no
+    "format_version") is refused for every variant: SPA models stored their `[L, T, T]` bias and `[L, T]` scale as
+    parameters, and every model's parameter and optimiser trees had those attention fields (`None` without SPA),
+    so no format-1 tree matches a format-2 model.
+    """
+    version = model_format_version(model_dict)
+    if version > MODEL_FORMAT_VERSION:
+        raise ValueError(
+            f"checkpoint written with model format {version}, newer than this code's format {MODEL_FORMAT_VERSION}; "
+            "update skipless to restore it"
+        )
+    if version < MODEL_FORMAT_VERSION:
+        raise ValueError(
+            f"checkpoint written with model format {version} (SPA bias stored as [L, T, T] parameters, and every "
+            f"model's trees holding those fields); this code reads format {MODEL_FORMAT_VERSION} (SPA bias generated, "
+            "not stored): retrain the run, or restore it with a skipless checkout from before model format 2"
         )

@@ -21,8 +21,6 @@ _LABEL_BY_FIELD = {
     "bias": "vector",  # norm biases
     "skip_alpha": "gain",
     "skip_beta": "gain",
-    "spa_bias": "buffer",
-    "spa_scale": "buffer",
 }
 
 
@@ -38,8 +36,9 @@ def param_groups(model: eqx.Module):
     """Label every array leaf for the optimiser.
 
     Labels: "matrix" (dense weights; the only group with weight decay), "vector" (biases, norm gains),
-    "embedding", "head", "gain" (Value-SkipInit α, β; their own learning rate), "buffer" (fixed SPA
-    bias / scale: map to `optax.set_to_zero()`).
+    "embedding", "head", "gain" (Value-SkipInit α, β; their own learning rate). "buffer" (frozen arrays: map
+    to `optax.set_to_zero()`) stays a group for optimisers, but no leaf of this model carries it: SPA's
+    fixed bias and scale are generated from schedule numbers that are a static field, not parameters.
 
     **Arguments:** `model`: a `Transformer`.
     **Returns:** a pytree of str with the structure of `eqx.filter(model, eqx.is_array)`.

@@ -1,6 +1,6 @@
 """What signal-propagation theory (`sigprop`, float64) says about a configured model at initialisation.
 
-The model never re-derives theory: SPA buffers, the TAT slope and predicted kernels all come from here,
+The model never re-derives theory: SPA schedules, the TAT slope and predicted kernels all come from here,
 and everything here comes from `sigprop`.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import sigprop
@@ -22,55 +23,94 @@ def tat_alpha(config: ModelConfig) -> float | None:
     return float(sigprop.tat_slope(config.depth, config.resolved_knobs()["tat_eta"]))
 
 
-@functools.lru_cache(maxsize=16)
-def _spa_layers(kind, depth, seq_len, gamma_final, rho_final, causal, budget, alpha):
-    return sigprop.spa_layers(
-        kind, depth, seq_len, gamma_final=gamma_final, rho_final=rho_final, causal=causal, budget=budget,
-        mlp_activation="tat_leaky_relu", mlp_alpha=alpha,
-    )
-
-
-def spa_layers(config: ModelConfig) -> list:
-    """`sigprop.SPALayer` records (attention A_l, bias, scale, target kernels) for an SPA config."""
+def _spa_request(config: ModelConfig) -> tuple:
     if not config.is_spa:
         raise ValueError(f"attention={config.attention!r} has no SPA layers; use 'espa' or 'uspa'")
     knobs = config.resolved_knobs()
-    return _spa_layers(
+    return (
         config.attention, config.depth, config.seq_len, knobs["gamma_final"], knobs["rho_final"],
         config.causal, config.kernel_budget, tat_alpha(config) if config.kernel_budget == "joint" else None,
     )
 
 
-def spa_buffers(config: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Stacked SPA buffers: bias `[L, T, T]` (log A_l; masked entries set to −1e30) and scale `[L, T]`."""
-    layers = spa_layers(config)
-    bias = np.stack([x.bias for x in layers])
-    bias = np.where(np.isfinite(bias), bias, -1e30).astype(np.float32)
-    scale = np.stack([x.scale for x in layers]).astype(np.float32)
-    return bias, scale
+def _sigprop_kwargs(kind, depth, seq_len, gamma_final, rho_final, causal, budget, alpha) -> dict:
+    return dict(kind=kind, depth=depth, seq_len=seq_len, gamma_final=gamma_final, rho_final=rho_final, causal=causal,
+                budget=budget, mlp_activation="tat_leaky_relu", mlp_alpha=alpha)
+
+
+@functools.lru_cache(maxsize=64)
+def _spa_levels(*request) -> tuple[float, ...]:
+    return tuple(float(x) for x in sigprop.spa_levels(**_sigprop_kwargs(*request)))
+
+
+def spa_levels(config: ModelConfig) -> tuple[float, ...]:
+    """The SPA schedule a model keeps: γ_0 = inf, γ_1, …, γ_L (E-SPA) or ρ_0 = 0, …, ρ_L (U-SPA), float64.
+
+    Only the "joint" kernel budget depends on `config.seq_len` (its bisection matches the predicted kernel at that
+    length); the resulting numbers then serve every length."""
+    return _spa_levels(*_spa_request(config))
+
+
+def spa_layers(config: ModelConfig) -> list:
+    """`sigprop.SPALayer` records (attention A_l, bias, scale, target kernels; `[T, T]` float64 each, at
+    `config.seq_len`) for an SPA config: the theory, for diagnostics and tests, never held by a model."""
+    return sigprop.spa_layers(**_sigprop_kwargs(*_spa_request(config)))
+
+
+def _spa_attention(kind: str, seq_len: int, prev: float, level: float, causal: bool) -> np.ndarray:
+    if kind == "espa":  # causal only (ModelConfig refuses non-causal E-SPA: no closed form)
+        return sigprop.espa_attention(seq_len, prev, level)
+    return sigprop.uspa_attention(seq_len, prev, level, causal=causal)
+
+
+def _attention_matrices(config: ModelConfig) -> Iterator[np.ndarray] | None:
+    """One `[T, T]` matrix per layer, made when asked for (at most one layer's matrix alive at a time)."""
+    if config.is_spa:
+        levels = spa_levels(config)
+        return (
+            _spa_attention(config.attention, config.seq_len, levels[l - 1], levels[l], config.causal)
+            for l in range(1, len(levels))
+        )
+    if config.attention == "value_skipinit":
+        return (np.eye(config.seq_len) for _ in range(config.depth))
+    if config.resolved_init != "sigprop":
+        return None
+    uniform = sigprop.uniform_causal_attention(config.seq_len)
+    return (uniform for _ in range(config.depth))
 
 
 def attention_at_init(config: ModelConfig) -> list[np.ndarray] | None:
     """Per-layer input-independent attention matrices `[T, T]` at init, or None when theory has none
     (standard attention with W_Q ≠ 0)."""
-    if config.is_spa:
-        return [x.attention for x in spa_layers(config)]
-    if config.attention == "value_skipinit":
-        return [np.eye(config.seq_len)] * config.depth
-    if config.resolved_init != "sigprop":
-        return None
-    return [sigprop.uniform_causal_attention(config.seq_len)] * config.depth
+    mats = _attention_matrices(config)
+    return None if mats is None else list(mats)
 
 
 def theory_applies(config: ModelConfig) -> bool:
     """Theory predicts the kernel of skipless networks with scale-preserving init and value-independent
     attention at init."""
+    value_independent = config.is_spa or config.attention == "value_skipinit" or config.resolved_init == "sigprop"
     return (
         config.block in ("vanilla", "skipless_ln")
         and config.resolved_init in ("sigprop", "fan_in")
-        and attention_at_init(config) is not None
+        and value_independent
         and config.causal
     )
+
+
+def _predictions(config: ModelConfig, kernel_in: np.ndarray | None) -> Iterator[dict[str, np.ndarray]]:
+    kernel_map = (
+        sigprop.mlp_kernel_map(config.mlp_activation, alpha=tat_alpha(config)) if config.use_mlp else None
+    )
+    kernel = np.eye(config.seq_len) if kernel_in is None else np.asarray(kernel_in, np.float64)
+    for a in _attention_matrices(config):
+        if config.block == "skipless_ln":  # the LayerNorm before each sub-block: unit diagonal
+            kernel = sigprop.cosine_from_kernel(kernel)
+        after_attention = a @ kernel @ a.T
+        kernel = after_attention
+        if kernel_map is not None:
+            kernel = kernel_map(sigprop.cosine_from_kernel(after_attention) if config.block == "skipless_ln" else kernel)
+        yield {"after_attention": after_attention, "after_mlp": kernel}
 
 
 def predicted_kernels(config: ModelConfig, kernel_in: np.ndarray | None = None) -> list[dict[str, np.ndarray]] | None:
@@ -84,27 +124,15 @@ def predicted_kernels(config: ModelConfig, kernel_in: np.ndarray | None = None) 
     """
     if not theory_applies(config):
         return None
-    mats = attention_at_init(config)
-    kernel_map = (
-        sigprop.mlp_kernel_map(config.mlp_activation, alpha=tat_alpha(config)) if config.use_mlp else None
-    )
-    if config.block == "vanilla":
-        return sigprop.predict_kernels(mats, kernel_map, kernel_in)
-    kernel = np.eye(config.seq_len) if kernel_in is None else np.asarray(kernel_in, np.float64)
-    out = []
-    for a in mats:
-        after_attention = sigprop.predict_kernels([a], None, sigprop.cosine_from_kernel(kernel))[0]["after_attention"]
-        kernel = after_attention
-        if kernel_map is not None:
-            kernel = kernel_map(sigprop.cosine_from_kernel(after_attention))
-        out.append({"after_attention": after_attention, "after_mlp": kernel})
-    return out
+    return list(_predictions(config, kernel_in))
 
 
 def predicted_final_cosine(config: ModelConfig) -> float:
     """The theory's mean off-diagonal cosine after the last layer on Σ_0 = I (NaN where theory does not
-    apply, see `predicted_kernels`)."""
-    predicted = predicted_kernels(config)
-    if predicted is None:
+    apply, see `predicted_kernels`). Keeps one layer's `[T, T]` kernels at a time."""
+    if not theory_applies(config):
         return math.nan
-    return sigprop.mean_offdiag(sigprop.cosine_from_kernel(predicted[-1]["after_mlp"]))
+    last = None
+    for last in _predictions(config, None):
+        pass
+    return sigprop.mean_offdiag(sigprop.cosine_from_kernel(last["after_mlp"]))

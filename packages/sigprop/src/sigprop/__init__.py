@@ -16,6 +16,14 @@ from sigprop.kernels import (
     spa_matrix,
     uniform_kernel,
 )
+from sigprop.uspa import (
+    uspa_attention,
+    uspa_cholesky,
+    uspa_cholesky_inverse,
+    uspa_log_bias,
+    uspa_row_scale,
+    uspa_vectors,
+)
 from sigprop.network import (
     ATTENTION_KINDS,
     DEFAULT_ETA,
@@ -27,7 +35,7 @@ from sigprop.network import (
     uniform_causal_attention,
 )
 from sigprop.schedules import check_espa_gammas, espa_gammas, uspa_rhos
-from sigprop.spa import SPALayer, final_mean_cosine, predict_kernels, spa_layers
+from sigprop.spa import SPALayer, final_mean_cosine, predict_kernels, spa_layers, spa_levels
 from sigprop.tat import (
     composed_cmap,
     gelu,
@@ -73,10 +81,17 @@ __all__ = [
     "quadrature_kernel_map",
     "relu_cmap",
     "spa_layers",
+    "spa_levels",
     "spa_matrix",
     "tat_scale",
     "tat_slope",
     "uniform_causal_attention",
     "uniform_kernel",
+    "uspa_attention",
+    "uspa_cholesky",
+    "uspa_cholesky_inverse",
+    "uspa_log_bias",
     "uspa_rhos",
+    "uspa_row_scale",
+    "uspa_vectors",
 ]

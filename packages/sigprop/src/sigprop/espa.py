@@ -58,10 +58,13 @@ def espa_coefficients(gamma_prev: float, gamma: float) -> EspaCoefficients:
     )
 
 
-def espa_log_bias(seq_len: int, gamma_prev: float, gamma: float) -> np.ndarray:
-    """log A_l on and below the diagonal, −inf strictly above it. **Returns:** `[T, T]` float64."""
+def espa_log_bias(seq_len: int, gamma_prev: float, gamma: float, *, rows: np.ndarray | None = None) -> np.ndarray:
+    """log A_l on and below the diagonal, −inf strictly above it (only the query positions `rows`, if given).
+
+    **Returns:** `[len(rows), T]` float64 (`[T, T]` by default).
+    """
     c = espa_coefficients(gamma_prev, gamma)
-    i = np.arange(seq_len)[:, None]
+    i = (np.arange(seq_len) if rows is None else np.asarray(rows, np.int64))[:, None]
     j = np.arange(seq_len)[None, :]
     steps = (i - j - 1).astype(np.float64)
     bias = c.log_offdiag + c.log_decay * steps

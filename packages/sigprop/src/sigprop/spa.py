@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sigprop.espa import espa_log_bias, espa_row_scale
+from sigprop.uspa import uspa_attention, uspa_row_scale
 from sigprop.kernels import (
     attention_to_bias_scale,
     cosine_from_kernel,
@@ -44,6 +45,7 @@ class SPALayer:
     - `scale`: `[T]` location-dependent rescaling d_l (row sums of A_l).
     - `kernel_in`, `kernel`: `[T, T]` target kernels Σ_{l−1} and Σ_l.
     - `gamma_prev`, `gamma`: E-SPA decay rates (None for U-SPA), so kernels can regenerate the bias.
+    - `rho_prev`, `rho`: U-SPA correlations (None for E-SPA), likewise.
     """
 
     attention: np.ndarray
@@ -53,27 +55,43 @@ class SPALayer:
     kernel: np.ndarray
     gamma_prev: float | None = None
     gamma: float | None = None
+    rho_prev: float | None = None
+    rho: float | None = None
 
 
-def _target_kernels(kind: str, depth: int, seq_len: int, gamma_final: float, rho_final: float, gammas=None):
+def _levels(kind: str, depth: int, gamma_final: float, rho_final: float, gammas=None) -> np.ndarray:
+    """γ_0..γ_L (E-SPA) or ρ_0..ρ_L (U-SPA)."""
     if kind == "espa":
-        g = espa_gammas(depth, gamma_final) if gammas is None else check_espa_gammas(gammas)
-        return [exponential_kernel(seq_len, x) for x in g], g
-    rhos = uspa_rhos(depth, rho_final)
-    return [uniform_kernel(seq_len, x) for x in rhos], None
+        return espa_gammas(depth, gamma_final) if gammas is None else check_espa_gammas(gammas)
+    return uspa_rhos(depth, rho_final)
 
 
-def _build_layers(kind, depth, seq_len, gamma_final, rho_final, causal, gammas=None) -> list[SPALayer]:
-    kernels, g = _target_kernels(kind, depth, seq_len, gamma_final, rho_final, gammas)
+def _target_kernel(kind: str, seq_len: int, level: float) -> np.ndarray:
+    return exponential_kernel(seq_len, level) if kind == "espa" else uniform_kernel(seq_len, level)
+
+
+def _layer_attention(kind, seq_len, prev, level, causal, kernel_in, kernel):
+    """(attention, bias, scale) of one layer: closed forms where they exist, numerical roots elsewhere."""
+    if kind == "espa" and causal:
+        bias = espa_log_bias(seq_len, prev, level)
+        return np.exp(bias), bias, espa_row_scale(seq_len, prev, level)
+    if kind == "uspa":
+        attention = uspa_attention(seq_len, prev, level, causal=causal)
+        with np.errstate(divide="ignore"):
+            bias = np.log(attention)
+        return attention, bias, uspa_row_scale(seq_len, prev, level, causal=causal)
+    attention = spa_matrix(kernel_in, kernel, causal=causal)  # non-causal E-SPA: no closed form
+    bias, scale = attention_to_bias_scale(attention, causal=causal)
+    return attention, bias, scale
+
+
+def _build_layers(kind: str, seq_len: int, levels: np.ndarray, causal: bool) -> list[SPALayer]:
+    kernels = [_target_kernel(kind, seq_len, x) for x in levels]
     layers = []
-    for l in range(1, len(kernels)):
-        if kind == "espa" and causal:
-            bias = espa_log_bias(seq_len, g[l - 1], g[l])
-            scale = espa_row_scale(seq_len, g[l - 1], g[l])
-            attention = np.exp(bias)
-        else:
-            attention = spa_matrix(kernels[l - 1], kernels[l], causal=causal)
-            bias, scale = attention_to_bias_scale(attention, causal=causal)
+    for l in range(1, len(levels)):
+        prev, level = float(levels[l - 1]), float(levels[l])
+        attention, bias, scale = _layer_attention(kind, seq_len, prev, level, causal, kernels[l - 1], kernels[l])
+        espa = kind == "espa"
         layers.append(
             SPALayer(
                 attention=attention,
@@ -81,8 +99,10 @@ def _build_layers(kind, depth, seq_len, gamma_final, rho_final, causal, gammas=N
                 scale=scale,
                 kernel_in=kernels[l - 1],
                 kernel=kernels[l],
-                gamma_prev=None if g is None else float(g[l - 1]),
-                gamma=None if g is None else float(g[l]),
+                gamma_prev=prev if espa else None,
+                gamma=level if espa else None,
+                rho_prev=None if espa else prev,
+                rho=None if espa else level,
             )
         )
     return layers
@@ -122,15 +142,13 @@ def final_mean_cosine(predicted: list[dict[str, np.ndarray]]) -> float:
     return mean_offdiag(cosine_from_kernel(predicted[-1]["after_mlp"]))
 
 
-def _joint_layers(kind, depth, seq_len, gamma_final, rho_final, causal, kernel_map) -> list[SPALayer]:
-    wanted = mean_offdiag(
-        cosine_from_kernel(_target_kernels(kind, depth, seq_len, gamma_final, rho_final)[0][-1])
-    )
+def _joint_final_level(kind, depth, seq_len, gamma_final, rho_final, causal, kernel_map) -> float:
+    """The final γ_L (E-SPA) or ρ_L (U-SPA) of the "joint" budget, found by bisection (see the module docs)."""
+    wanted = mean_offdiag(cosine_from_kernel(_target_kernel(kind, seq_len, _levels(kind, depth, gamma_final, rho_final)[-1])))
 
     def cosine_for(param: float) -> float:
-        layers = _build_layers(
-            kind, depth, seq_len, param if kind == "espa" else gamma_final, param if kind == "uspa" else rho_final, causal
-        )
+        levels = _levels(kind, depth, param if kind == "espa" else gamma_final, param if kind == "uspa" else rho_final)
+        layers = _build_layers(kind, seq_len, levels, causal)
         return final_mean_cosine(predict_kernels(layers, kernel_map))
 
     mlp_only = final_mean_cosine(predict_kernels([np.eye(seq_len)] * depth, kernel_map))
@@ -157,10 +175,46 @@ def _joint_layers(kind, depth, seq_len, gamma_final, rho_final, causal, kernel_m
             lo, hi = (lo, mid) if too_correlated else (mid, hi)
         if abs(hi - lo) < 1e-7:
             break
-    param = float(to_param(0.5 * (lo + hi)))
-    return _build_layers(
-        kind, depth, seq_len, param if kind == "espa" else gamma_final, param if kind == "uspa" else rho_final, causal
-    )
+    return float(to_param(0.5 * (lo + hi)))
+
+
+def _check_request(kind: str, budget: str, gammas) -> None:
+    if kind not in SPA_KINDS:
+        raise ValueError(f"unknown SPA kind {kind!r}: use one of {SPA_KINDS}")
+    if budget not in BUDGETS:
+        raise ValueError(f"unknown kernel budget {budget!r}: use one of {BUDGETS}")
+    if budget == "joint" and gammas is not None:
+        raise ValueError("budget='joint' chooses the schedule itself: pass gamma_final, not gammas")
+
+
+def spa_levels(
+    kind: str,
+    depth: int,
+    seq_len: int,
+    *,
+    gamma_final: float = 0.005,
+    rho_final: float = 0.8,
+    gammas: np.ndarray | None = None,
+    causal: bool = True,
+    budget: str = "attention",
+    mlp_activation: str = "tat_leaky_relu",
+    mlp_alpha: float | None = None,
+) -> np.ndarray:
+    """The per-layer schedule numbers that determine every SPA layer: γ_0 = inf, γ_1, …, γ_L (E-SPA) or
+    ρ_0 = 0, ρ_1, …, ρ_L (U-SPA). Layer l's attention is a closed-form function of (level[l−1], level[l]) and the
+    positions, at any sequence length (see `sigprop.espa`, `sigprop.uspa`).
+
+    **Arguments:** as `spa_layers`; `seq_len` matters only for budget="joint" (the bisection matches the predicted
+    kernel at that length).
+
+    **Returns:** `[L + 1]` float64.
+    """
+    _check_request(kind, budget, gammas)
+    if budget == "joint":
+        kernel_map = mlp_kernel_map(mlp_activation, alpha=mlp_alpha)
+        final = _joint_final_level(kind, depth, seq_len, gamma_final, rho_final, causal, kernel_map)
+        gamma_final, rho_final = (final, rho_final) if kind == "espa" else (gamma_final, final)
+    return _levels(kind, depth, gamma_final, rho_final, gammas)
 
 
 def spa_layers(
@@ -189,13 +243,8 @@ def spa_layers(
 
     **Returns:** `depth` `SPALayer` records.
     """
-    if kind not in SPA_KINDS:
-        raise ValueError(f"unknown SPA kind {kind!r}: use one of {SPA_KINDS}")
-    if budget not in BUDGETS:
-        raise ValueError(f"unknown kernel budget {budget!r}: use one of {BUDGETS}")
-    if budget == "attention":
-        return _build_layers(kind, depth, seq_len, gamma_final, rho_final, causal, gammas)
-    if gammas is not None:
-        raise ValueError("budget='joint' chooses the schedule itself: pass gamma_final, not gammas")
-    kernel_map = mlp_kernel_map(mlp_activation, alpha=mlp_alpha)
-    return _joint_layers(kind, depth, seq_len, gamma_final, rho_final, causal, kernel_map)
+    levels = spa_levels(
+        kind, depth, seq_len, gamma_final=gamma_final, rho_final=rho_final, gammas=gammas, causal=causal,
+        budget=budget, mlp_activation=mlp_activation, mlp_alpha=mlp_alpha,
+    )
+    return _build_layers(kind, seq_len, levels, causal)
