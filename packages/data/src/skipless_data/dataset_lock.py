@@ -10,6 +10,7 @@ preparation goes on without one (with a warning): processes must then prepare on
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import os
@@ -19,24 +20,33 @@ import warnings
 from collections.abc import Iterator
 
 LOCK_FILE = ".prepare.lock"
+
+
+@dataclasses.dataclass(frozen=True)
+class LockState:
+    """`held`: this process holds the lock (no one else prepares now); `waited`: it first waited
+    for another process, which then prepared the data."""
+
+    held: bool
+    waited: bool
 _NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
 
 
 @contextlib.contextmanager
-def prepare_lock(out_dir: str, *, announce: bool = True) -> Iterator[bool]:
+def prepare_lock(out_dir: str, *, announce: bool = True) -> Iterator[LockState]:
     """Hold the folder's preparation lock for the `with` block.
 
     **Arguments:** `out_dir`: the dataset folder (exists); `announce`: say on stderr whom we wait for.
 
-    **Yields:** whether this process had to wait for another one (which then prepared the data).
+    **Yields:** a `LockState`.
     """
     path = os.path.join(out_dir, LOCK_FILE)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except PermissionError:  # a read-only dataset folder can still be reused
-        yield False
+        yield LockState(held=False, waited=False)
         return
-    waited = False
+    waited, held = False, True
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -49,10 +59,11 @@ def prepare_lock(out_dir: str, *, announce: bool = True) -> Iterator[bool]:
         except OSError as error:
             if error.errno not in _NO_LOCKS:
                 raise
+            held = False
             warnings.warn(f"{out_dir}: the file system has no locks; prepare from one process at a time.",
                           RuntimeWarning, stacklevel=3)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
-        yield waited
+        yield LockState(held=held, waited=waited)
     finally:
         os.close(fd)  # releases the lock

@@ -17,7 +17,15 @@ import warnings
 from collections.abc import Iterator
 
 from .errors import DataError
-from .file_kinds import check_text, content_size, damaged, decompression_errors, is_blank, open_decompressed
+from .file_kinds import (
+    check_text,
+    content_size,
+    damaged,
+    decompression_errors,
+    is_blank,
+    open_decompressed,
+    read_head,
+)
 from .text_stream import TextStream
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -83,7 +91,8 @@ def refuse_blank(source: str, ranges: list[FileRange]) -> None:
         r = ranges[0]
         size = os.path.getsize(r.path)
         inside = f" after {r.compression} decompression" if r.compression else ""
-        what = f"is empty{inside}" if size == 0 or r.end == 0 else f"holds only whitespace{inside}"
+        empty = size == 0 or not read_head(r.path)[1]
+        what = f"is empty{inside}" if empty else f"holds only whitespace{inside}"
         raise DataError(f"{r.path} {what} ({size} bytes on disk); give a file with text.")
     raise DataError(f"{source}: all {len(ranges)} files are empty or whitespace only; give text.")
 
@@ -106,14 +115,14 @@ def _utf8_boundary(raw: bytes) -> int:
     return len(raw)
 
 
-def _boundary_after(r: FileRange, at: int) -> int:
-    """The first cut at or after content offset `at`: a line end within `MAX_PIECE_BYTES` (any
+def _boundary_after(r: FileRange, at: int, window: int) -> int:
+    """The first cut at or after content offset `at`: a line end within `window` bytes (any
     distance for JSON Lines, whose records stay whole), else `at` moved to a character start."""
     with open(r.path, "rb") as raw:
         stream = open_decompressed(raw, r.compression)
         try:
             _skip(stream, at)
-            line = stream.readline() if r.jsonl else stream.readline(MAX_PIECE_BYTES)
+            line = stream.readline() if r.jsonl else stream.readline(max(window, 1))
         except decompression_errors() as error:
             raise damaged(r.path, r.compression or "text", error) from None
     if r.jsonl or line.endswith(b"\n"):
@@ -125,14 +134,16 @@ def _boundary_after(r: FileRange, at: int) -> int:
 def split_tail(ranges: list[FileRange], eval_fraction: float) -> tuple[list[FileRange], list[FileRange]]:
     """Split file ranges into (train, eval), eval being the last `eval_fraction` of the bytes on disk.
 
-    A compressed file that straddles the cut is cut at the same fraction of its content.
+    A compressed file that straddles the cut is cut at the same fraction of its content. The cut
+    moves forward to the next line end unless that is more than `MAX_PIECE_BYTES` away or would
+    take more than half of what the last file holds after the cut (one long line is cut inside).
     """
     if not 0.0 < eval_fraction < 1.0:
         raise DataError(f"eval_fraction={eval_fraction} must lie strictly between 0 and 1.")
     sizes = [os.path.getsize(r.path) for r in ranges]
     cut = math.floor(sum(sizes) * (1.0 - eval_fraction))
     train, evals, offset = [], [], 0
-    for r, size in zip(ranges, sizes):
+    for number, (r, size) in enumerate(zip(ranges, sizes)):
         if offset + size <= cut:
             train.append(r)
         elif offset >= cut:
@@ -140,7 +151,9 @@ def split_tail(ranges: list[FileRange], eval_fraction: float) -> tuple[list[File
         else:
             content = content_size(r.path, r.compression)
             at = (cut - offset) if r.compression is None else math.floor(content * (cut - offset) / size)
-            boundary = _boundary_after(r, at)
+            last = number == len(ranges) - 1
+            window = min(MAX_PIECE_BYTES, (content - at) // 2) if last else MAX_PIECE_BYTES
+            boundary = _boundary_after(r, at, window)
             train.append(dataclasses.replace(r, end=boundary))
             evals.append(dataclasses.replace(r, start=boundary, end=content))
         offset += size

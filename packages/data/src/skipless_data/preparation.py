@@ -80,6 +80,13 @@ def _existing(out_dir: str, fingerprint: str, *, content: bool, quiet: bool) -> 
     return info
 
 
+def _remove_stale_builds(out_dir: str) -> None:
+    """Delete build folders left by a killed preparer (only the lock holder builds)."""
+    for name in os.listdir(out_dir):
+        if name.startswith(".prepare-") and os.path.isdir(os.path.join(out_dir, name)):
+            shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
+
+
 def _wants_more(info: DatasetInfo, split: str, budget: int | None) -> bool:
     if info.complete[split]:
         return False
@@ -242,8 +249,10 @@ def prepare_dataset(
     out_dir = os.path.abspath(os.fspath(out_dir or _default_out_dir(data, spec)))
     os.makedirs(out_dir, exist_ok=True)
     streams = {"train": train, "eval": evals}
-    with prepare_lock(out_dir, announce=show_progress) as waited:
-        info = _existing(out_dir, fingerprint, content=waited, quiet=not show_progress)
+    with prepare_lock(out_dir, announce=show_progress) as lock:
+        if lock.held:
+            _remove_stale_builds(out_dir)
+        info = _existing(out_dir, fingerprint, content=lock.waited, quiet=not show_progress)
         if info is None or any(_wants_more(info, s, budgets[s]) for s in SPLITS):
             build = dict(data=data, eval_data=eval_data, workers=workers, show_progress=show_progress,
                          bpe_train_chars=bpe_train_chars, embedded_config=embedded_config, seq_len=seq_len)
