@@ -108,6 +108,12 @@ def test_a_damaged_shard_is_noticed(tmp_path, corpus):
     shard.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="does not match its SHA-256"):
         verify_dataset(load_dataset_info(out))
+    with pytest.raises(ValueError, match="damaged .*does not match its SHA-256"):
+        prepare_dataset(str(corpus), "byte", out, verify=True, **SMALL)
+    shard.write_bytes(bytes(data[:-10]))  # a plain reuse checks sizes and rebuilds what is cut short
+    with pytest.warns(RuntimeWarning, match="damaged"):
+        rebuilt = prepare_dataset(str(corpus), "byte", out, **{**SMALL, "show_progress": True})
+    verify_dataset(rebuilt)
 
 
 @pytest.mark.parametrize("budget", [0, -3, 2.5])

@@ -29,6 +29,8 @@ class TrainConfig:
     - `tokenizer`: "byte" or "bpe:<vocab>"; `None` lets `skipless_data` choose (byte for the
       embedded corpus, BPE for text). The run saves the resolved value.
     - `data_dir`: where tokenised shards live (reused across runs); `None` = `runs/data/<name>`.
+    - `text_field`: the text field of JSON Lines records and `hf:` rows.
+    - `max_train_tokens`, `max_eval_tokens`: token budgets of the prepared splits (`None` = all text).
     - `batch_size`: global sequences per step (split over the "data" axis and processes).
     - `steps`: total optimiser steps of the run.
     - `optimizer`: "adamw", "adam" (no weight decay) or "sgd" (with `momentum`).
@@ -56,6 +58,9 @@ class TrainConfig:
     eval_data: str | None = None
     tokenizer: str | None = None
     data_dir: str | None = None
+    text_field: str = "text"
+    max_train_tokens: int | None = None
+    max_eval_tokens: int | None = None
     batch_size: int = 16
     steps: int = 200
     optimizer: str = "adamw"

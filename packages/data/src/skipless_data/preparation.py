@@ -72,6 +72,9 @@ def _existing(out_dir: str, fingerprint: str, *, content: bool, quiet: bool) -> 
     if info.fingerprint != fingerprint or info.format_version != FORMAT_VERSION:
         return None
     problem = dataset_problem(info, content=content)
+    if problem is not None and content:  # checked because another process wrote it: do not race it
+        raise DataError(f"{out_dir}: the prepared dataset is damaged ({problem}); delete the folder "
+                        "and prepare it again.")
     if problem is not None:
         if not quiet:
             warnings.warn(f"{out_dir}: the prepared dataset is damaged ({problem}); rebuilding it.",
@@ -182,6 +185,7 @@ def prepare_dataset(
     max_train_tokens: int | None = None,
     max_eval_tokens: int | None = None,
     workers: int | None = None,
+    verify: bool = False,
     show_progress: bool = True,
 ) -> DatasetInfo:
     """Tokenise a corpus into train/eval ArrayRecord shards, or reuse (or extend) earlier shards.
@@ -208,6 +212,8 @@ def prepare_dataset(
         tokens (`None`: all of its text). `hf:` data with a budget is streamed, not downloaded.
     - `workers`: tokenising processes (`None`: every usable core; 1: this process only). The
         shards are byte-identical for any number.
+    - `verify`: check the SHA-256 of every file of a dataset that is reused (always done after
+        waiting for another process that prepared it; otherwise only sizes are checked).
     - `show_progress`: draw progress bars.
 
     **Returns:** the `DatasetInfo` (saved as `out_dir/metadata.json`; a smaller budget than the
@@ -252,7 +258,7 @@ def prepare_dataset(
     with prepare_lock(out_dir, announce=show_progress) as lock:
         if lock.held:
             _remove_stale_builds(out_dir)
-        info = _existing(out_dir, fingerprint, content=lock.waited, quiet=not show_progress)
+        info = _existing(out_dir, fingerprint, content=verify or lock.waited, quiet=not show_progress)
         if info is None or any(_wants_more(info, s, budgets[s]) for s in SPLITS):
             build = dict(data=data, eval_data=eval_data, workers=workers, show_progress=show_progress,
                          bpe_train_chars=bpe_train_chars, embedded_config=embedded_config, seq_len=seq_len)
