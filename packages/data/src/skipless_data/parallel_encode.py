@@ -3,8 +3,9 @@
 With `workers > 1` each batch goes to one of `workers` spawned processes (each runs the tokenizer
 single-threaded) while this process reads ahead; at most `2 * workers + 1` batches are in flight,
 so a corpus is never held in memory. Results come back in submission order, so the token stream is
-byte-identical to tokenising in this process. Byte tokens are never worth a process: they are
-encoded here.
+byte-identical to tokenising in this process. The first `INLINE_BATCHES` batches are encoded here
+and the workers start only if more follow (starting them takes about a second), and byte tokens are
+never worth a process: they are always encoded here.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from .text_tokenizer import ByteTokenizer, tokenizer_from_str
 
+INLINE_BATCHES = 4
 _worker_tokenizer = None
 
 
@@ -60,14 +62,17 @@ class BatchEncoder:
         self._pool = None
 
     def __enter__(self) -> "BatchEncoder":
-        if self.workers > 1 and not isinstance(self.tokenizer, ByteTokenizer):
+        return self
+
+    def _parallel(self) -> bool:
+        if self._pool is None and self.workers > 1 and not isinstance(self.tokenizer, ByteTokenizer):
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
                 initargs=(str(self.tokenizer.spec), self.tokenizer.to_str()),
             )
-        return self
+        return self._pool is not None
 
     def __exit__(self, *exc) -> None:
         if self._pool is not None:
@@ -76,12 +81,11 @@ class BatchEncoder:
 
     def map(self, batches: Iterable[tuple[Any, list[str]]]) -> Iterator[tuple[Any, tuple[np.ndarray, np.ndarray]]]:
         """Tokenise each batch: yields `(key, (ids, lengths))` in the order of `batches`."""
-        if self._pool is None:
-            for key, texts in batches:
-                yield key, self.tokenizer.encode_concat(texts)
-            return
         pending: collections.deque = collections.deque()
-        for key, texts in batches:
+        for number, (key, texts) in enumerate(batches):
+            if number < INLINE_BATCHES or not self._parallel():
+                yield key, self.tokenizer.encode_concat(texts)
+                continue
             pending.append((key, self._pool.submit(_encode_in_worker, texts)))
             if len(pending) > 2 * self.workers:
                 key0, future = pending.popleft()
