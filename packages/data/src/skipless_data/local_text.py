@@ -43,6 +43,7 @@ class FileRange:
     end: int | None
     jsonl: bool
     compression: str | None = None
+    content: int | None = None  # size of the whole decompressed content, when it was measured
 
 
 def list_corpus_files(path: str | os.PathLike) -> list[str]:
@@ -154,8 +155,8 @@ def split_tail(ranges: list[FileRange], eval_fraction: float) -> tuple[list[File
             last = number == len(ranges) - 1
             window = min(MAX_PIECE_BYTES, (content - at) // 2) if last else MAX_PIECE_BYTES
             boundary = _boundary_after(r, at, window)
-            train.append(dataclasses.replace(r, end=boundary))
-            evals.append(dataclasses.replace(r, start=boundary, end=content))
+            train.append(dataclasses.replace(r, end=boundary, content=content))
+            evals.append(dataclasses.replace(r, start=boundary, end=content, content=content))
         offset += size
     train = [r for r in train if r.end is None or r.end > r.start]
     evals = [r for r in evals if r.end is None or r.end > r.start]
@@ -272,7 +273,12 @@ def range_stream(ranges: list[FileRange], text_field: str = "text") -> TextStrea
             "compression": r.compression,
             "text_field": text_field if r.jsonl else None,
         })
-        total += stat.st_size if r.compression or r.end is None else r.end - r.start
+        if r.compression is None:
+            total += r.end - r.start
+        elif r.content:  # part of a compressed file: its share of the bytes on disk
+            total += stat.st_size * (r.end - r.start) // r.content
+        else:
+            total += stat.st_size
     return TextStream(pieces, total, description)
 
 

@@ -325,8 +325,7 @@ def _build_split(build: _Build, split: str, stream: TextStream, budget: int | No
     writer, kept_tokens = build.writer(split)
     have = old.num_tokens[split] if old is not None else 0
     start = old.resume[split] if old is not None else {"pieces": 0, "skip_tokens": 0}
-    progress = PrepareProgress(split, stream.total, stream.unit, budget, show_progress)
-    progress.wrote(have)
+    progress = PrepareProgress(split, stream.total, stream.unit, budget, show_progress, initial_tokens=have)
     try:
         result = tokenise_split(stream, encoder, writer, table, progress,
                                 max_tokens=None if budget is None else budget - have,
