@@ -12,9 +12,13 @@ process for each setting:
 - `1 process, library threads`: the same with the tokenizer's own threads (the earlier default);
 - `N processes`: `workers=N` single-threaded worker processes (N = 2 by default).
 
-The speed-up is `N processes` over `1 process, 1 thread`. With `--big-mb`, a corpus of that size is
-then prepared end to end (`prepare_dataset`, BPE training included) with every core. The load
-average before and after each row is recorded: other work on the machine slows every row.
+The speed-up is `N processes` over `1 process, 1 thread` in wall-clock time. Each row also records
+its CPU seconds (the preparing process, its threads and its worker processes, start-up included):
+on N otherwise idle cores the wall-clock speed-up can reach at most `N x cpu(1 thread) / cpu(N
+processes)`, printed as "bound on idle cores", which other work on the machine cannot distort. With
+`--big-mb`, a corpus of that size is then prepared end to end (`prepare_dataset`, BPE training
+included) with every core. The load average before and after each row is recorded: other work on
+the machine slows every row's wall-clock time.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import gzip
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -72,6 +77,12 @@ def make_corpus(folder: str, megabytes: float, seed: int = 0) -> int:
     return written
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process (all threads) and of its finished child processes."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -91,12 +102,12 @@ def tokenise_once(corpus: str, tokenizer_dir: str, workers: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
         writer = ShardWriter(out, "train", token_dtype(tokenizer.vocab_size), 4096, 16384)
         progress = PrepareProgress("train", train.total, "B", None, enabled=False)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_seconds()
         with BatchEncoder(tokenizer, workers) as encoder:
             result = tokenise_split(train, encoder, writer, tokenizer.token_bytes(), progress, max_tokens=None)
-        writer.close()
-        seconds = time.perf_counter() - start
-    return {"seconds": seconds, "text_bytes": result.num_bytes, "tokens": result.tokens,
+        writer.close()  # the workers have exited (and been reaped) when the encoder closed
+        seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    return {"seconds": seconds, "cpu_seconds": cpu, "text_bytes": result.num_bytes, "tokens": result.tokens,
             "disk_bytes": train.total}
 
 
@@ -167,16 +178,18 @@ def main(argv: list[str] | None = None) -> int:
                                        (f"{args.workers} processes", args.workers, False)):
             rows.append({"setting": name, **_run_setting(corpus, tokenizer_dir, workers, threads)})
         report["speedup"] = rows[2]["tokens_per_s"] / rows[0]["tokens_per_s"]
+        report["speedup_bound_idle"] = args.workers * rows[0]["cpu_seconds"] / rows[2]["cpu_seconds"]
         report["speedup_vs_library_threads"] = rows[2]["tokens_per_s"] / rows[1]["tokens_per_s"]
         if args.big_mb:
             report["big"] = _big_build(root, args.big_mb, args.tokenizer)
     report["rows"] = rows
-    print(f"{'setting':<28} {'MB/s':>7} {'tokens/s':>11} {'s':>7} {'load':>11}")
+    print(f"{'setting':<28} {'MB/s':>7} {'tokens/s':>11} {'s':>7} {'CPU s':>7} {'load':>11}")
     for row in rows:
         print(f"{row['setting']:<28} {row['mb_per_s']:>7.2f} {row['tokens_per_s']:>11,.0f} {row['seconds']:>7.1f} "
-              f"{row['load_before']:>5.1f}-{row['load_after']:<5.1f}")
+              f"{row['cpu_seconds']:>7.1f} {row['load_before']:>5.1f}-{row['load_after']:<5.1f}")
     print(f"speed-up of {args.workers} processes: {report['speedup']:.2f}x over 1 thread, "
-          f"{report['speedup_vs_library_threads']:.2f}x over the library's threads")
+          f"{report['speedup_vs_library_threads']:.2f}x over the library's threads; "
+          f"bound on idle cores {report['speedup_bound_idle']:.2f}x")
     if args.big_mb:
         big = report["big"]
         print(f"{big['text_bytes'] / 1e9:.2f} GB prepared end to end in {big['seconds']:.0f} s "
