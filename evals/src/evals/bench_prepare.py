@@ -13,7 +13,8 @@ process for each setting:
 - `N processes`: `workers=N` single-threaded worker processes (N = 2 by default).
 
 The speed-up is `N processes` over `1 process, 1 thread` in wall-clock time. Each row also records
-its CPU seconds (the preparing process, its threads and its worker processes, start-up included):
+its CPU seconds (the preparing process, its threads and its worker processes, start-up included;
+"reader": the preparing process alone, which reads, decompresses, parses and writes):
 on N otherwise idle cores the wall-clock speed-up can reach at most `N x cpu(1 thread) / cpu(N
 processes)`, printed as "bound on idle cores", which other work on the machine cannot distort. With
 `--big-mb`, a corpus of that size is then prepared end to end (`prepare_dataset`, BPE training
@@ -102,12 +103,12 @@ def tokenise_once(corpus: str, tokenizer_dir: str, workers: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
         writer = ShardWriter(out, "train", token_dtype(tokenizer.vocab_size), 4096, 16384)
         progress = PrepareProgress("train", train.total, "B", None, enabled=False)
-        start, cpu = time.perf_counter(), _cpu_seconds()
-        with BatchEncoder(tokenizer, workers) as encoder:
+        start, cpu, own = time.perf_counter(), _cpu_seconds(), time.process_time()
+        with BatchEncoder(tokenizer, workers, writer.dtype) as encoder:
             result = tokenise_split(train, encoder, writer, tokenizer.token_bytes(), progress, max_tokens=None)
         writer.close()  # the workers have exited (and been reaped) when the encoder closed
-        seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
-    return {"seconds": seconds, "cpu_seconds": cpu, "text_bytes": result.num_bytes, "tokens": result.tokens,
+        seconds, cpu, own = time.perf_counter() - start, _cpu_seconds() - cpu, time.process_time() - own
+    return {"seconds": seconds, "cpu_seconds": cpu, "reader_cpu_seconds": own, "text_bytes": result.num_bytes, "tokens": result.tokens,
             "disk_bytes": train.total}
 
 
@@ -183,10 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.big_mb:
             report["big"] = _big_build(root, args.big_mb, args.tokenizer)
     report["rows"] = rows
-    print(f"{'setting':<28} {'MB/s':>7} {'tokens/s':>11} {'s':>7} {'CPU s':>7} {'load':>11}")
+    print(f"{'setting':<28} {'MB/s':>7} {'tokens/s':>11} {'s':>7} {'CPU s':>7} {'reader':>7} {'load':>11}")
     for row in rows:
         print(f"{row['setting']:<28} {row['mb_per_s']:>7.2f} {row['tokens_per_s']:>11,.0f} {row['seconds']:>7.1f} "
-              f"{row['cpu_seconds']:>7.1f} {row['load_before']:>5.1f}-{row['load_after']:<5.1f}")
+              f"{row['cpu_seconds']:>7.1f} {row['reader_cpu_seconds']:>7.1f} "
+              f"{row['load_before']:>5.1f}-{row['load_after']:<5.1f}")
     print(f"speed-up of {args.workers} processes: {report['speedup']:.2f}x over 1 thread, "
           f"{report['speedup_vs_library_threads']:.2f}x over the library's threads; "
           f"bound on idle cores {report['speedup_bound_idle']:.2f}x")

@@ -33,31 +33,41 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _start_worker(spec: str, text: str) -> None:
+def encode_batch(tokenizer, texts: list[str], dtype: np.dtype, token_bytes: np.ndarray):
+    """`(ids as dtype, tokens per text, UTF-8 bytes of all texts)` of one batch."""
+    ids, lengths = tokenizer.encode_concat(texts)
+    return ids.astype(dtype, copy=False), lengths, int(token_bytes[ids].sum()) if ids.size else 0
+
+
+def _start_worker(spec: str, text: str, dtype: str) -> None:
     global _worker_tokenizer
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core per worker process
-    _worker_tokenizer = tokenizer_from_str(spec, text)
+    tokenizer = tokenizer_from_str(spec, text)
+    _worker_tokenizer = (tokenizer, np.dtype(dtype), tokenizer.token_bytes())
 
 
-def _encode_in_worker(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    return _worker_tokenizer.encode_concat(texts)
+def _encode_in_worker(texts: list[str]):
+    # The cast and the byte count happen here, off the reading process (half the bytes to send back).
+    return encode_batch(_worker_tokenizer[0], texts, _worker_tokenizer[1], _worker_tokenizer[2])
 
 
 class BatchEncoder:
-    """Maps `(key, texts)` batches to `(key, (ids, lengths))` in order (see the module docstring).
+    """Maps `(key, texts)` batches to `(key, (ids, lengths, num_bytes))` in order (see the module
+    docstring): the batch's tokens as `dtype`, the token count of each text, and the UTF-8 bytes.
 
     **Arguments:**
 
     - `tokenizer`: a `ByteTokenizer` or `BpeTokenizer`.
     - `workers`: worker processes; `None` = every usable core; 1 = tokenise in this process.
+    - `dtype`: dtype of the returned ids (the shards' token dtype).
 
     Use as a context manager; leaving it stops the workers (unfinished batches are dropped).
     """
 
-    def __init__(self, tokenizer, workers: int | None = None):
+    def __init__(self, tokenizer, workers: int | None = None, dtype: np.dtype = np.dtype(np.int32)):
         if workers is not None and workers < 1:
             raise ValueError(f"workers={workers} must be at least 1 (or None for every core).")
-        self.tokenizer = tokenizer
+        self.tokenizer, self.dtype, self.token_bytes = tokenizer, np.dtype(dtype), tokenizer.token_bytes()
         self.workers = usable_cores() if workers is None else workers
         self._pool = None
 
@@ -70,7 +80,7 @@ class BatchEncoder:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(str(self.tokenizer.spec), self.tokenizer.to_str()),
+                initargs=(str(self.tokenizer.spec), self.tokenizer.to_str(), self.dtype.str),
             )
         return self._pool is not None
 
@@ -79,12 +89,12 @@ class BatchEncoder:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def map(self, batches: Iterable[tuple[Any, list[str]]]) -> Iterator[tuple[Any, tuple[np.ndarray, np.ndarray]]]:
-        """Tokenise each batch: yields `(key, (ids, lengths))` in the order of `batches`."""
+    def map(self, batches: Iterable[tuple[Any, list[str]]]) -> Iterator[tuple[Any, tuple[np.ndarray, np.ndarray, int]]]:
+        """Tokenise each batch: yields `(key, (ids, lengths, num_bytes))` in the order of `batches`."""
         pending: collections.deque = collections.deque()
         for number, (key, texts) in enumerate(batches):
             if number < INLINE_BATCHES or not self._parallel():
-                yield key, self.tokenizer.encode_concat(texts)
+                yield key, encode_batch(self.tokenizer, texts, self.dtype, self.token_bytes)
                 continue
             pending.append((key, self._pool.submit(_encode_in_worker, texts)))
             if len(pending) > 2 * self.workers:

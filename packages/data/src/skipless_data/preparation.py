@@ -286,7 +286,7 @@ def _build(out_dir: str, existing: DatasetInfo | None, spec: TokenizerSpec, stre
         build = _Build(tmp, out_dir, existing, spec, chunk_tokens, records_per_shard)
         table = text_tokenizer.token_bytes()
         fields = {name: {} for name in ("num_tokens", "num_bytes", "shards", "max_tokens", "complete", "resume")}
-        with BatchEncoder(text_tokenizer, workers) as encoder:
+        with BatchEncoder(text_tokenizer, workers, build.dtype) as encoder:
             for split, stream in streams.items():
                 _build_split(build, split, stream, budgets[split], encoder, table, fields, files,
                              data=data, eval_data=eval_data, show_progress=show_progress)

@@ -71,9 +71,9 @@ def tokenise_split(
     """
     result = SplitResult()
     batches = _batches(stream, start_piece, progress, result)
-    for first, (ids, lengths) in encoder.map(batches):
+    for first, (ids, lengths, num_bytes) in encoder.map(batches):
         if first == start_piece and skip_tokens:
-            ids, lengths = ids[skip_tokens:], lengths.copy()
+            ids, lengths, num_bytes = ids[skip_tokens:], lengths.copy(), None
             lengths[0] -= skip_tokens
         room = None if max_tokens is None else max_tokens - result.tokens
         if room is not None and ids.size >= room:
@@ -87,17 +87,20 @@ def tokenise_split(
                 result.pieces, result.skip_tokens = first + piece + 1, 0
             else:
                 result.pieces, result.skip_tokens = first + piece, taken
-            ids = ids[:room]
-            _write(writer, ids, token_bytes, result, progress)
+            _write(writer, ids[:room], token_bytes, result, progress, None)
             batches.close()
             return result
-        _write(writer, ids, token_bytes, result, progress)
+        _write(writer, ids, token_bytes, result, progress, num_bytes)
     result.complete = True
     return result
 
 
-def _write(writer: ShardWriter, ids: np.ndarray, token_bytes: np.ndarray, result: SplitResult, progress: PrepareProgress) -> None:
+def _write(writer: ShardWriter, ids: np.ndarray, token_bytes: np.ndarray, result: SplitResult,
+           progress: PrepareProgress, num_bytes: int | None) -> None:
+    """Append `ids`; `num_bytes` is their UTF-8 bytes when known (else counted here)."""
     writer.write(ids)
     result.tokens += int(ids.size)
-    result.num_bytes += int(token_bytes[ids].sum()) if ids.size else 0
+    if num_bytes is None:
+        num_bytes = int(token_bytes[ids].sum()) if ids.size else 0
+    result.num_bytes += num_bytes
     progress.wrote(int(ids.size))
