@@ -19,7 +19,9 @@ on N otherwise idle cores the wall-clock speed-up can reach at most `N x cpu(1 t
 processes)`, printed as "bound on idle cores", which other work on the machine cannot distort. With
 `--big-mb`, a corpus of that size is then prepared end to end (`prepare_dataset`, BPE training
 included) with every core. The load average before and after each row is recorded: other work on
-the machine slows every row's wall-clock time.
+the machine slows every row's wall-clock time; so that the speed-up can be read against what the
+machine gives at that moment, `N` copies of a fixed CPU loop (SHA-256) are timed against one copy
+before and after the rows ("machine scaling": N on N free cores).
 """
 
 from __future__ import annotations
@@ -82,6 +84,22 @@ def _cpu_seconds() -> float:
     """CPU time of this process (all threads) and of its finished child processes."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + children.ru_utime + children.ru_stime
+
+
+_SPIN = "import hashlib; b = bytes(1 << 20); [hashlib.sha256(b).digest() for _ in range(1500)]"
+
+
+def machine_scaling(processes: int) -> float:
+    """How much more CPU work `processes` copies of a fixed loop get done together than one alone
+    (`processes` on truly independent, idle cores; less on shared or busy ones)."""
+    def wall(copies: int) -> float:
+        start = time.perf_counter()
+        spins = [subprocess.Popen([sys.executable, "-c", _SPIN]) for _ in range(copies)]
+        for spin in spins:
+            spin.wait()
+        return time.perf_counter() - start
+
+    return processes * wall(1) / wall(processes)
 
 
 def _load() -> float:
@@ -169,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     rows, report = [], {"machine": platform.platform(), "cpu_count": os.cpu_count(), "tokenizer": args.tokenizer}
+    report["machine_scaling_before"] = machine_scaling(args.workers)
     with tempfile.TemporaryDirectory() as root:
         corpus, tokenizer_dir = os.path.join(root, "corpus"), os.path.join(root, "tokenizer")
         os.makedirs(tokenizer_dir)
@@ -180,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"setting": name, **_run_setting(corpus, tokenizer_dir, workers, threads)})
         report["speedup"] = rows[2]["tokens_per_s"] / rows[0]["tokens_per_s"]
         report["speedup_bound_idle"] = args.workers * rows[0]["cpu_seconds"] / rows[2]["cpu_seconds"]
+        report["machine_scaling_after"] = machine_scaling(args.workers)
         report["speedup_vs_library_threads"] = rows[2]["tokens_per_s"] / rows[1]["tokens_per_s"]
         if args.big_mb:
             report["big"] = _big_build(root, args.big_mb, args.tokenizer)
@@ -191,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['load_before']:>5.1f}-{row['load_after']:<5.1f}")
     print(f"speed-up of {args.workers} processes: {report['speedup']:.2f}x over 1 thread, "
           f"{report['speedup_vs_library_threads']:.2f}x over the library's threads; "
-          f"bound on idle cores {report['speedup_bound_idle']:.2f}x")
+          f"bound on idle cores {report['speedup_bound_idle']:.2f}x; the machine itself scaled "
+          f"{report['machine_scaling_before']:.2f}x / {report['machine_scaling_after']:.2f}x (before / after) "
+          f"with {args.workers} copies of a fixed CPU loop")
     if args.big_mb:
         big = report["big"]
         print(f"{big['text_bytes'] / 1e9:.2f} GB prepared end to end in {big['seconds']:.0f} s "
