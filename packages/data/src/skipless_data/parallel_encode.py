@@ -39,6 +39,14 @@ def encode_batch(tokenizer, texts: list[str], dtype: np.dtype, token_bytes: np.n
     return ids.astype(dtype, copy=False), lengths, int(token_bytes[ids].sum()) if ids.size else 0
 
 
+def default_workers() -> int:
+    """Worker processes when none are asked for: one per usable core on more than 2 cores; on 2 or
+    fewer, none (this process, with the tokenizer's own threads, measured faster there: see
+    `evals.bench_prepare` in the package README)."""
+    cores = usable_cores()
+    return cores if cores > 2 else 1
+
+
 def _start_worker(spec: str, text: str, dtype: str) -> None:
     global _worker_tokenizer
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core per worker process
@@ -58,7 +66,8 @@ class BatchEncoder:
     **Arguments:**
 
     - `tokenizer`: a `ByteTokenizer` or `BpeTokenizer`.
-    - `workers`: worker processes; `None` = every usable core; 1 = tokenise in this process.
+    - `workers`: worker processes; 1 = tokenise in this process (with the tokenizer's own threads);
+        `None` = `default_workers()`.
     - `dtype`: dtype of the returned ids (the shards' token dtype).
 
     Use as a context manager; leaving it stops the workers (unfinished batches are dropped).
@@ -68,7 +77,7 @@ class BatchEncoder:
         if workers is not None and workers < 1:
             raise ValueError(f"workers={workers} must be at least 1 (or None for every core).")
         self.tokenizer, self.dtype, self.token_bytes = tokenizer, np.dtype(dtype), tokenizer.token_bytes()
-        self.workers = usable_cores() if workers is None else workers
+        self.workers = default_workers() if workers is None else workers
         self._pool = None
 
     def __enter__(self) -> "BatchEncoder":

@@ -210,8 +210,8 @@ def prepare_dataset(
     - `bpe_train_chars`: BPE is trained on at most this many leading characters of the train split.
     - `max_train_tokens`, `max_eval_tokens`: token budgets: a split stops once it holds this many
         tokens (`None`: all of its text). `hf:` data with a budget is streamed, not downloaded.
-    - `workers`: tokenising processes (`None`: every usable core; 1: this process only). The
-        shards are byte-identical for any number.
+    - `workers`: tokenising processes (1: this process, with the tokenizer's own threads; `None`:
+        one per core on more than 2 cores, else 1). The shards are byte-identical for any number.
     - `verify`: check the SHA-256 of every file of a dataset that is reused (always done after
         waiting for another process that prepared it; otherwise only sizes are checked).
     - `show_progress`: draw progress bars.

@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--chunk-tokens", type=int, default=4096, help="tokens per ArrayRecord record")
     add("--max-train-tokens", type=int, default=None, help="stop the train split at this many tokens")
     add("--max-eval-tokens", type=int, default=None, help="stop the eval split at this many tokens")
-    add("--workers", type=int, default=None, help="tokenising processes (default: every core)")
+    add("--workers", type=int, default=None, help="tokenising processes (default: one per core on >2 cores, else 1)")
     return parser
 
 
