@@ -47,10 +47,8 @@ def compression_of(head: bytes) -> str | None:
 
 
 def _zstd_reader(raw: BinaryIO) -> BinaryIO:
-    try:
-        import zstandard
-    except ImportError:  # declared by skipless-data; only a broken install lands here
-        raise DataError(f"{raw.name}: zstd-compressed, but the 'zstandard' library is missing.") from None
+    import zstandard  # imported where needed: most corpora are not zstd
+
     reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
     return io.BufferedReader(reader, buffer_size=1 << 20)
 
@@ -70,14 +68,9 @@ def open_decompressed(raw: BinaryIO, compression: str | None) -> BinaryIO:
 
 def decompression_errors() -> tuple[type[BaseException], ...]:
     """The exceptions a damaged or truncated compressed stream raises while being read."""
-    errors: list[type[BaseException]] = [OSError, EOFError, lzma.LZMAError, gzip.BadGzipFile]
-    try:
-        import zstandard
+    import zstandard
 
-        errors.append(zstandard.ZstdError)
-    except ImportError:
-        pass
-    return tuple(errors)
+    return (OSError, EOFError, lzma.LZMAError, gzip.BadGzipFile, zstandard.ZstdError)
 
 
 def damaged(path: str, compression: str, error: BaseException) -> DataError:
