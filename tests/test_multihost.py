@@ -75,14 +75,27 @@ def single(shared):
 
 @pytest.fixture(scope="module")
 def two_process(shared, single):
-    """Two processes, 2x4 mesh overall, stopped with a checkpoint after 3 steps."""
+    """Two processes, 2x4 mesh overall, stopped with a checkpoint after 3 steps; they prepare their
+    data afresh into a folder of their own (process 0 builds, process 1 waits and checks it)."""
     out = shared["root"] / "two"
-    results = run_job(shared, out, "--mesh", "2x4", "--stop-after", "3", processes=2)
+    results = run_job(shared, out, "--mesh", "2x4", "--stop-after", "3", "--data-dir", str(shared["root"] / "data-two"),
+                      processes=2)
     return out, results
 
 
-def test_two_processes_match_one_process(single, two_process):
+def _folder_bytes(folder: pathlib.Path) -> dict[str, bytes]:
+    """Every file but the metadata (its path differs) and the lock (it names its last holder)."""
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.name not in ("metadata.json", ".prepare.lock")}
+
+
+def test_two_processes_match_one_process(shared, single, two_process):
     out, results = two_process
+    # One dataset, byte for byte the one a single process prepared: no duplicate, partial or temporary files.
+    fresh, oracle = shared["root"] / "data-two", shared["data"]
+    assert _folder_bytes(fresh) == _folder_bytes(oracle)
+    metadata = [json.loads((f / "metadata.json").read_text()) for f in (fresh, oracle)]
+    assert [{k: v for k, v in m.items() if k != "path"} for m in metadata] == [
+        {k: v for k, v in metadata[1].items() if k != "path"}] * 2
     assert_losses_close(losses(out), losses(single), range(1, 4))
     assert checkpoint_steps(out) == [3]
     # Both processes wrote their half of the arrays and their own data position.

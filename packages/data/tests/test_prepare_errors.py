@@ -74,7 +74,7 @@ def test_failed_rebuild_keeps_previous_dataset_and_leaves_no_partial_files(tmp_p
         prepare_dataset(str(path), "byte", out, chunk_tokens=64, **QUIET)
     assert "invalid JSON" in _one_line(error)
     assert load_dataset_info(out) == good
-    expected = ["metadata.json", *good.shards["train"], *good.shards["eval"]]
+    expected = [".prepare.lock", "metadata.json", *good.shards["train"], *good.shards["eval"]]
     assert sorted(os.listdir(out)) == sorted(expected)
 
 

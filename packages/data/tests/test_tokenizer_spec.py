@@ -26,3 +26,10 @@ def test_invalid_specs_raise_one_line(spec):
         parse_tokenizer_spec(spec)
     message = str(error.value)
     assert "\n" not in message and ("byte" in message or "bpe" in message)
+
+
+@pytest.mark.parametrize("spec", ["bpe:-5", "bpe:0", "bpe:100"])
+def test_an_integer_out_of_range_is_called_out_of_range(spec):
+    with pytest.raises(ValueError) as error:
+        parse_tokenizer_spec(spec)
+    assert "must lie in [257," in str(error.value) and "no integer" not in str(error.value)

@@ -27,6 +27,8 @@ _HELP = {
     "tokenizer": "'byte' or 'bpe:<vocab>' (default: byte for embedded, bpe:8192 for text)",
     "text_field": "field holding the text in JSON Lines records and hf: rows (default text)",
     "data_dir": "folder of tokenised shards, reused across runs (default runs/data/<name>)",
+    "max_train_tokens": "prepare at most this many train tokens (a larger value later extends the shards)",
+    "max_eval_tokens": "prepare at most this many eval tokens",
     "batch_size": "global sequences per step",
     "steps": "total optimiser steps",
     "optimizer": f"one of {', '.join(OPTIMIZERS)}",

@@ -32,6 +32,7 @@ class TrainConfig:
       embedded corpus, BPE for text). The run saves the resolved value.
     - `text_field`: the field holding the text in JSON Lines records (and `hf:` rows).
     - `data_dir`: where tokenised shards live (reused across runs); `None` = `runs/data/<name>`.
+    - `max_train_tokens`, `max_eval_tokens`: token budgets of the prepared splits (`None` = all text).
     - `batch_size`: global sequences per step (split over the "data" axis and processes).
     - `steps`: total optimiser steps of the run.
     - `optimizer`: "adamw", "adam" (no weight decay) or "sgd" (with `momentum`).
@@ -60,6 +61,8 @@ class TrainConfig:
     tokenizer: str | None = None
     text_field: str = "text"
     data_dir: str | None = None
+    max_train_tokens: int | None = None
+    max_eval_tokens: int | None = None
     batch_size: int = 16
     steps: int = 200
     optimizer: str = "adamw"

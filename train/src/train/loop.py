@@ -81,16 +81,17 @@ def _signal_anywhere(signum: int | None) -> int:
 
 
 def _prepare_data(config: TrainConfig) -> skipless_data.DatasetInfo:
-    """Process 0 tokenises (or reuses) the shards first; the others then reuse them."""
-    kwargs = dict(seq_len=config.model.seq_len, eval_data=config.eval_data, text_field=config.text_field,
-                  show_progress=jax.process_index() == 0)
+    """Process 0 tokenises (or reuses) the shards first; the others then reuse them, checking their checksums."""
+    kwargs = dict(seq_len=config.model.seq_len, eval_data=config.eval_data, show_progress=jax.process_index() == 0,
+                  text_field=config.text_field, max_train_tokens=config.max_train_tokens,
+                  max_eval_tokens=config.max_eval_tokens)
     data = None if config.data == "embedded" else config.data
     info = None
     if jax.process_index() == 0:
         info = skipless_data.prepare_dataset(data, config.tokenizer, config.data_dir, **kwargs)
     _barrier("skipless_prepare_data")
     if info is None:
-        info = skipless_data.prepare_dataset(data, config.tokenizer, config.data_dir, **kwargs)
+        info = skipless_data.prepare_dataset(data, config.tokenizer, config.data_dir, verify=True, **kwargs)
     return info
 
 

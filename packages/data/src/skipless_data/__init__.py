@@ -2,7 +2,8 @@
 
 Public API:
 
-- `prepare_dataset`, `DatasetInfo`, `load_dataset_info`: tokenise a corpus into shards (or reuse).
+- `prepare_dataset`, `DatasetInfo`, `load_dataset_info`: tokenise a corpus into shards (or reuse
+  or extend them); `verify_dataset`: check its files' checksums; `DataError`: unusable input.
 - `train_dataset`: infinite shuffled batches `[global_batch // processes, seq_len + 1]`, resumable.
 - `eval_batches`, `EvalBatch`: each eval token exactly once, in order, with a target mask.
 - `parse_tokenizer_spec`, `TokenizerSpec`, `load_tokenizer`, `ByteTokenizer`, `BpeTokenizer`.
@@ -12,7 +13,9 @@ Public API:
 """
 
 from . import embedded_corpus
+from .checksums import verify_dataset
 from .dataset_info import DatasetInfo, load_dataset_info
+from .errors import DataError
 from .eval_pipeline import EvalBatch, EvalBatches, eval_batches
 from .preparation import prepare_dataset
 from .split_tokens import split_tokens
@@ -24,6 +27,7 @@ from .train_pipeline import train_dataset
 __all__ = [
     "BpeTokenizer",
     "ByteTokenizer",
+    "DataError",
     "DatasetInfo",
     "EvalBatch",
     "EvalBatches",
@@ -37,4 +41,5 @@ __all__ = [
     "prepare_dataset",
     "split_tokens",
     "train_dataset",
+    "verify_dataset",
 ]

@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Mapping
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 METADATA_FILE = "metadata.json"
 
 
@@ -29,6 +29,15 @@ class DatasetInfo:
     - `chunk_tokens`: tokens per ArrayRecord record.
     - `token_dtype`: on-disk dtype of a token, e.g. `"<u2"`.
     - `fingerprint`: hash of the inputs; an identical fingerprint means the shards are reused.
+    - `records_per_shard`: records per ArrayRecord file (the last file of a split may hold fewer).
+    - `max_tokens`: the token budget each split was prepared with (`None`: no budget).
+    - `complete`: per split, whether it holds all of its source's text (the source ended within
+        the budget); a complete split never grows.
+    - `resume`: per split, where its source continues: `{"pieces": P, "skip_tokens": K}` means
+        the next token is token K of source piece P (pieces are lines, records or rows, counted
+        from 0), so a larger budget extends the split exactly as a fresh build would.
+    - `files`: `{name: {"bytes": size, "sha256": hex}}` of every shard and `tokenizer.json`;
+        a waiting process checks them before it uses a dataset another process prepared.
     - `format_version`: version of this layout.
     """
 
@@ -43,14 +52,21 @@ class DatasetInfo:
     chunk_tokens: int
     token_dtype: str
     fingerprint: str
+    records_per_shard: int = 16384
+    max_tokens: Mapping[str, int | None] = dataclasses.field(default_factory=dict)
+    complete: Mapping[str, bool] = dataclasses.field(default_factory=dict)
+    resume: Mapping[str, Mapping[str, int]] = dataclasses.field(default_factory=dict)
+    files: Mapping[str, Mapping[str, int | str]] = dataclasses.field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
         """Serialise to a JSON string."""
         fields = dataclasses.asdict(self)
         fields["shards"] = {k: list(v) for k, v in self.shards.items()}
-        fields["num_tokens"] = dict(self.num_tokens)
-        fields["num_bytes"] = dict(self.num_bytes)
+        for name in ("num_tokens", "num_bytes", "max_tokens", "complete"):
+            fields[name] = dict(getattr(self, name))
+        fields["resume"] = {k: dict(v) for k, v in self.resume.items()}
+        fields["files"] = {k: dict(v) for k, v in self.files.items()}
         return json.dumps(fields, indent=2, sort_keys=True)
 
     @classmethod

@@ -1,91 +1,47 @@
-"""Prepare a corpus: text → tokenizer → ArrayRecord shards + `metadata.json`.
+"""Prepare a corpus: text → tokenizer → ArrayRecord shards + `metadata.json`, within a token budget.
 
-`data` is a text file, a folder, a `.jsonl` file, `hf:NAME[:CONFIG]`, or `embedded` (default).
-Re-running with the same inputs returns the existing shards; different inputs replace them.
-The shards become visible only once complete: they are built in a private temporary folder and
-`metadata.json`, which marks a dataset as complete, is written last.
+`data` is a text file, a folder, JSON Lines (any of them gzip/xz/bzip2/zstd-compressed),
+`hf:NAME[:CONFIG]`, or `embedded` (default). Re-running with the same inputs reuses the shards;
+a larger token budget extends them exactly as a fresh build would; a smaller one reads a prefix;
+different inputs replace them. One process per folder prepares (`dataset_lock`); the others wait
+and then check what it wrote. A build happens in a private temporary folder and `metadata.json`,
+which marks a dataset as complete, is written last, so a failed build never looks complete.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
 import re
 import shutil
-import sys
 import tempfile
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Mapping
 
 import numpy as np
-from tqdm import tqdm
 
 from . import embedded_corpus
+from .checksums import dataset_problem, file_checksum
 from .dataset_info import FORMAT_VERSION, METADATA_FILE, DatasetInfo, load_dataset_info
+from .dataset_lock import prepare_lock
+from .dataset_view import budget_view
+from .embedded_source import EMBEDDED, embedded_streams, is_embedded
+from .errors import DataError
 from .hf_text import HF_PREFIX, hf_streams
 from .local_text import local_streams
+from .parallel_encode import BatchEncoder
+from .prepare_progress import PrepareProgress
 from .shard_writer import ShardWriter, token_dtype
 from .text_stream import TextStream
-from .text_tokenizer import TOKENIZER_FILE, ByteTokenizer, train_bpe
+from .text_tokenizer import TOKENIZER_FILE, ByteTokenizer, load_tokenizer, train_bpe
+from .tokenise_split import tokenise_split
 from .tokenizer_spec import TokenizerSpec, parse_tokenizer_spec
 
-EMBEDDED = "embedded"
 DEFAULT_TEXT_TOKENIZER = "bpe:8192"
 DEFAULT_EMBEDDED_TOKENIZER = "byte"
-_ENCODE_BATCH_CHARS = 1 << 20
+SPLITS = ("train", "eval")
 _SHARD_NAME = re.compile(r"^(train|eval)-\d{5}\.array_record$")
-
-
-def _is_embedded(data) -> bool:
-    return data is None or data == EMBEDDED
-
-
-def _embedded_streams(
-    num_tokens: int, eval_fraction: float, seed: int, config: embedded_corpus.EmbeddedCorpusConfig
-) -> tuple[TextStream, TextStream]:
-    if num_tokens < 2:
-        raise ValueError(f"embedded_tokens={num_tokens} is too small; use at least thousands.")
-    if not 0.0 < eval_fraction < 1.0:
-        raise ValueError(f"eval_fraction={eval_fraction} must lie strictly between 0 and 1.")
-    num_eval = max(1, round(num_tokens * eval_fraction))
-    train_seed, eval_seed = np.random.SeedSequence(seed).generate_state(2).tolist()
-
-    def stream(size: int, sample_seed: int, split: str) -> TextStream:
-        def pieces() -> Iterator[tuple[str, int]]:
-            corpus = embedded_corpus.default_corpus(config)
-            for text in corpus.iter_text(size, sample_seed):
-                yield text, len(text)
-
-        description = {
-            "embedded": dataclasses.asdict(config),
-            "generator_version": embedded_corpus.GENERATOR_VERSION,
-            "seed": seed,
-            "split": split,
-            "num_bytes": size,
-        }
-        return TextStream(pieces, size, description)
-
-    return (
-        stream(num_tokens - num_eval, train_seed, "train"),
-        stream(num_eval, eval_seed, "eval"),
-    )
-
-
-def _batched(stream: TextStream, progress: tqdm) -> Iterator[list[str]]:
-    batch, chars, advanced = [], 0, 0
-    for text, advance in stream.pieces():
-        advanced += advance
-        if text:
-            batch.append(text)
-            chars += len(text)
-        if chars >= _ENCODE_BATCH_CHARS:
-            progress.update(advanced)
-            yield batch
-            batch, chars, advanced = [], 0, 0
-    progress.update(advanced)
-    if batch:
-        yield batch
 
 
 def _limited_texts(stream: TextStream, max_chars: int) -> Iterator[str]:
@@ -102,21 +58,42 @@ def _fingerprint(**inputs) -> str:
 
 
 def _default_out_dir(data, spec: TokenizerSpec) -> str:
-    name = EMBEDDED if _is_embedded(data) else os.path.basename(os.path.normpath(str(data)))
+    name = EMBEDDED if is_embedded(data) else os.path.basename(os.path.normpath(str(data)))
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "data"
     return os.path.join("runs", "data", f"{name}-{str(spec).replace(':', '')}")
 
 
-def _reusable(out_dir: str, fingerprint: str) -> DatasetInfo | None:
+def _existing(out_dir: str, fingerprint: str, *, content: bool, quiet: bool) -> DatasetInfo | None:
+    """The folder's dataset if it was built from the same inputs and its files are intact."""
     try:
         info = load_dataset_info(out_dir)
     except (FileNotFoundError, ValueError, TypeError, KeyError):
         return None
     if info.fingerprint != fingerprint or info.format_version != FORMAT_VERSION:
         return None
-    if not all(os.path.isfile(p) for split in info.shards for p in info.shard_paths(split)):
+    problem = dataset_problem(info, content=content)
+    if problem is not None and content:  # checked because another process wrote it: do not race it
+        raise DataError(f"{out_dir}: the prepared dataset is damaged ({problem}); delete the folder "
+                        "and prepare it again.")
+    if problem is not None:
+        if not quiet:
+            warnings.warn(f"{out_dir}: the prepared dataset is damaged ({problem}); rebuilding it.",
+                          RuntimeWarning, stacklevel=3)
         return None
     return info
+
+
+def _remove_stale_builds(out_dir: str) -> None:
+    """Delete build folders left by a killed preparer (only the lock holder builds)."""
+    for name in os.listdir(out_dir):
+        if name.startswith(".prepare-") and os.path.isdir(os.path.join(out_dir, name)):
+            shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
+
+
+def _wants_more(info: DatasetInfo, split: str, budget: int | None) -> bool:
+    if info.complete[split]:
+        return False
+    return budget is None or budget > info.num_tokens[split]
 
 
 def _check_windows(info: DatasetInfo, seq_len: int | None) -> None:
@@ -125,26 +102,68 @@ def _check_windows(info: DatasetInfo, seq_len: int | None) -> None:
     # Only training needs whole windows; evaluation pads a short split (see eval_pipeline).
     count = info.num_tokens["train"]
     if count < seq_len + 1:
-        raise ValueError(
+        raise DataError(
             f"train split has {count} tokens, shorter than one window of seq_len+1="
-            f"{seq_len + 1}; use more data or a smaller seq_len."
+            f"{seq_len + 1}; use more data, a larger token budget or a smaller seq_len."
         )
 
 
 def _install(tmp: str, out_dir: str, info: DatasetInfo) -> None:
-    """Replace any previous dataset in `out_dir` by the one built in `tmp`, metadata last."""
-    old_metadata = os.path.join(out_dir, METADATA_FILE)
-    if os.path.exists(old_metadata):
-        os.remove(old_metadata)  # from here on the old dataset no longer looks complete
-    for name in os.listdir(out_dir):
-        if _SHARD_NAME.match(name) or name == TOKENIZER_FILE:
-            os.remove(os.path.join(out_dir, name))
+    """Move the files built in `tmp` into `out_dir`, drop files the new dataset does not list,
+    and write `metadata.json` last."""
+    metadata = os.path.join(out_dir, METADATA_FILE)
+    if os.path.exists(metadata):
+        os.remove(metadata)  # from here on the old dataset no longer looks complete
     for name in os.listdir(tmp):
         os.replace(os.path.join(tmp, name), os.path.join(out_dir, name))
+    for name in os.listdir(out_dir):
+        if (_SHARD_NAME.match(name) or name == TOKENIZER_FILE) and name not in info.files:
+            os.remove(os.path.join(out_dir, name))
     partial = os.path.join(tmp, METADATA_FILE)
     with open(partial, "w") as f:
         f.write(info.to_json())
-    os.replace(partial, old_metadata)
+    os.replace(partial, metadata)
+
+
+def _empty_split(split: str, data, eval_data) -> DataError:
+    if split == "eval" and eval_data is None and not is_embedded(data):
+        where = f"the held-out tail of {data}"
+        fix = "pass separate --eval-data, or give more text"
+    else:
+        where = str(eval_data if split == "eval" and eval_data is not None else data or EMBEDDED)
+        fix = "give text that is not only whitespace"
+    return DataError(f"the {split} split ({where}) holds no text, only whitespace or nothing; {fix}.")
+
+
+def _file_tokens(path: str, dtype) -> np.ndarray:
+    from array_record.python.array_record_module import ArrayRecordReader
+
+    reader = ArrayRecordReader(path)
+    try:
+        return np.frombuffer(b"".join(reader.read_all()), dtype=dtype)
+    finally:
+        reader.close()
+
+
+class _Build:
+    """One build into a temporary folder: new splits, or an extension of `existing`'s."""
+
+    def __init__(self, tmp: str, out_dir: str, existing: DatasetInfo | None, spec: TokenizerSpec,
+                 chunk_tokens: int, records_per_shard: int):
+        self.tmp, self.out_dir, self.existing = tmp, out_dir, existing
+        self.spec, self.dtype = spec, token_dtype(spec.vocab_size)
+        self.chunk_tokens, self.records_per_shard = chunk_tokens, records_per_shard
+
+    def writer(self, split: str) -> tuple[ShardWriter, int]:
+        """A writer for `split` and the tokens of the existing files it keeps as they are."""
+        old = self.existing
+        if old is None:
+            return ShardWriter(self.tmp, split, self.dtype, self.chunk_tokens, self.records_per_shard), 0
+        last = len(old.shards[split]) - 1
+        kept = last * old.records_per_shard * old.chunk_tokens
+        writer = ShardWriter(self.tmp, split, self.dtype, old.chunk_tokens, old.records_per_shard, first_file=last)
+        writer.write(_file_tokens(old.shard_paths(split)[-1], self.dtype))  # written again, then continued
+        return writer, kept
 
 
 def prepare_dataset(
@@ -163,14 +182,18 @@ def prepare_dataset(
     chunk_tokens: int = 4096,
     records_per_shard: int = 16384,
     bpe_train_chars: int = 64 << 20,
+    max_train_tokens: int | None = None,
+    max_eval_tokens: int | None = None,
+    workers: int | None = None,
+    verify: bool = False,
     show_progress: bool = True,
 ) -> DatasetInfo:
-    """Tokenise a corpus into train/eval ArrayRecord shards, or reuse identical earlier shards.
+    """Tokenise a corpus into train/eval ArrayRecord shards, or reuse (or extend) earlier shards.
 
     **Arguments:**
 
-    - `data`: `None` or `"embedded"` (the generated corpus), a local file / folder / `.jsonl`
-        path, or `"hf:NAME[:CONFIG]"` (needs the optional `datasets` library).
+    - `data`: `None` or `"embedded"` (the generated corpus), a local file / folder / JSON Lines
+        path (plain or `.gz`/`.xz`/`.bz2`/`.zst`), or `"hf:NAME[:CONFIG]"` (needs `datasets`).
     - `tokenizer`: `"byte"` or `"bpe:<vocab_size>"`; `None` picks `"byte"` for the embedded
         corpus (its entropy rate is then exact per token) and `"bpe:8192"` for real text.
     - `out_dir`: output folder; `None` uses `runs/data/<name>-<tokenizer>`.
@@ -185,29 +208,41 @@ def prepare_dataset(
     - `seed`: sampling seed of the embedded corpus.
     - `chunk_tokens`: tokens per ArrayRecord record; `records_per_shard`: records per file.
     - `bpe_train_chars`: BPE is trained on at most this many leading characters of the train split.
+    - `max_train_tokens`, `max_eval_tokens`: token budgets: a split stops once it holds this many
+        tokens (`None`: all of its text). `hf:` data with a budget is streamed, not downloaded.
+    - `workers`: tokenising processes (1: this process, with the tokenizer's own threads; `None`:
+        one per core on more than 2 cores, else 1). The shards are byte-identical for any number.
+    - `verify`: check the SHA-256 of every file of a dataset that is reused (always done after
+        waiting for another process that prepared it; otherwise only sizes are checked).
     - `show_progress`: draw progress bars.
 
-    **Returns:** the `DatasetInfo` (also saved as `out_dir/metadata.json`).
+    **Returns:** the `DatasetInfo` (saved as `out_dir/metadata.json`; a smaller budget than the
+    folder holds returns a prefix view of it).
+
+    **Raises:** `DataError` (a `ValueError`) for input that is not usable text, `ValueError` for
+    bad arguments, `FileNotFoundError` for a missing path.
     """
     if tokenizer is None:
-        tokenizer = DEFAULT_EMBEDDED_TOKENIZER if _is_embedded(data) else DEFAULT_TEXT_TOKENIZER
+        tokenizer = DEFAULT_EMBEDDED_TOKENIZER if is_embedded(data) else DEFAULT_TEXT_TOKENIZER
     spec = parse_tokenizer_spec(tokenizer)
     if seq_len is not None and seq_len < 1:
         raise ValueError(f"seq_len={seq_len} must be positive.")
-    if _is_embedded(data):
+    budgets = {"train": max_train_tokens, "eval": max_eval_tokens}
+    for split, budget in budgets.items():
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+            raise ValueError(f"--max-{split}-tokens={budget!r} must be a positive integer (or left out).")
+    if is_embedded(data):
         if eval_data is not None:
             raise ValueError("eval_data is only for local data; the embedded corpus makes its own.")
-        train, evals = _embedded_streams(embedded_tokens, eval_fraction, seed, embedded_config)
+        train, evals = embedded_streams(embedded_tokens, eval_fraction, seed, embedded_config)
     elif str(data).startswith(HF_PREFIX):
         if eval_data is not None:
             raise ValueError("eval_data cannot be combined with hf: data; use its eval split.")
-        train, evals = hf_streams(
-            str(data), eval_fraction=eval_fraction, text_field=text_field, data_files=hf_data_files
-        )
+        streaming = any(b is not None for b in budgets.values())
+        train, evals = hf_streams(str(data), eval_fraction=eval_fraction, text_field=text_field,
+                                  data_files=hf_data_files, streaming=streaming)
     else:
-        train, evals = local_streams(
-            data, eval_data, eval_fraction=eval_fraction, text_field=text_field
-        )
+        train, evals = local_streams(data, eval_data, eval_fraction=eval_fraction, text_field=text_field)
     fingerprint = _fingerprint(
         format=FORMAT_VERSION,
         tokenizer=str(spec),
@@ -219,66 +254,94 @@ def prepare_dataset(
     )
     out_dir = os.path.abspath(os.fspath(out_dir or _default_out_dir(data, spec)))
     os.makedirs(out_dir, exist_ok=True)
-    info = _reusable(out_dir, fingerprint)
-    if info is not None:
-        _check_windows(info, seq_len)
-        return info
+    streams = {"train": train, "eval": evals}
+    with prepare_lock(out_dir, announce=show_progress) as lock:
+        if lock.held:
+            _remove_stale_builds(out_dir)
+        info = _existing(out_dir, fingerprint, content=verify or lock.waited, quiet=not show_progress)
+        if info is None or any(_wants_more(info, s, budgets[s]) for s in SPLITS):
+            build = dict(data=data, eval_data=eval_data, workers=workers, show_progress=show_progress,
+                         bpe_train_chars=bpe_train_chars, embedded_config=embedded_config, seq_len=seq_len)
+            info = _build(out_dir, info, spec, streams, budgets, fingerprint, chunk_tokens, records_per_shard, **build)
+    view = budget_view(info, budgets, lambda: load_tokenizer(info.tokenizer, info.path).token_bytes())
+    _check_windows(view, seq_len)
+    return view
 
+
+def _build(out_dir: str, existing: DatasetInfo | None, spec: TokenizerSpec, streams: Mapping[str, TextStream],
+           budgets: Mapping[str, int | None], fingerprint: str, chunk_tokens: int, records_per_shard: int, *,
+           data, eval_data, workers, show_progress, bpe_train_chars, embedded_config, seq_len) -> DatasetInfo:
     tmp = tempfile.mkdtemp(prefix=".prepare-", dir=out_dir)
     try:
-        if spec.kind == "byte":
-            text_tokenizer = ByteTokenizer()
+        if existing is not None:
+            text_tokenizer = load_tokenizer(existing.tokenizer, out_dir)
+            files = {TOKENIZER_FILE: existing.files[TOKENIZER_FILE]} if TOKENIZER_FILE in existing.files else {}
+        elif spec.kind == "byte":
+            text_tokenizer, files = ByteTokenizer(), {}
         else:
-            text_tokenizer = train_bpe(
-                _limited_texts(train, bpe_train_chars), spec, show_progress=show_progress
-            )
+            text_tokenizer = train_bpe(_limited_texts(streams["train"], bpe_train_chars), spec,
+                                       show_progress=show_progress)
             text_tokenizer.save(tmp)
-        dtype = token_dtype(spec.vocab_size)
-        shards, num_tokens, num_bytes = {}, {}, {}
-        for split, stream in (("train", train), ("eval", evals)):
-            writer = ShardWriter(tmp, split, dtype, chunk_tokens, records_per_shard)
-            unit = "row" if str(data).startswith(HF_PREFIX) else "B"
-            with tqdm(
-                total=stream.total,
-                desc=f"tokenising {split}",
-                unit=unit,
-                unit_scale=True,
-                disable=not show_progress,
-                file=sys.stderr,
-            ) as progress:
-                split_bytes = 0
-                for batch in _batched(stream, progress):
-                    for ids in text_tokenizer.encode_batch(batch):
-                        writer.write(ids)
-                    split_bytes += sum(len(t.encode("utf-8")) for t in batch)
-            writer.close()
-            if writer.num_tokens == 0:
-                raise ValueError(
-                    f"the {split} split of {data or EMBEDDED!r} is empty; give non-empty text "
-                    "(or a larger file for a held-out eval tail)."
-                )
-            shards[split] = tuple(writer.files)
-            num_tokens[split] = writer.num_tokens
-            num_bytes[split] = split_bytes
+            files = {TOKENIZER_FILE: file_checksum(os.path.join(tmp, TOKENIZER_FILE))}
+        build = _Build(tmp, out_dir, existing, spec, chunk_tokens, records_per_shard)
+        table = text_tokenizer.token_bytes()
+        fields = {name: {} for name in ("num_tokens", "num_bytes", "shards", "max_tokens", "complete", "resume")}
+        with BatchEncoder(text_tokenizer, workers, build.dtype) as encoder:
+            for split, stream in streams.items():
+                _build_split(build, split, stream, budgets[split], encoder, table, fields, files,
+                             data=data, eval_data=eval_data, show_progress=show_progress)
         entropy = None
-        if _is_embedded(data):
+        if is_embedded(data):
             byte_rate = embedded_corpus.default_corpus(embedded_config).byte_entropy_rate()
-            entropy = byte_rate * num_bytes["eval"] / num_tokens["eval"]
+            entropy = byte_rate * fields["num_bytes"]["eval"] / fields["num_tokens"]["eval"]
         info = DatasetInfo(
             path=out_dir,
             vocab_size=spec.vocab_size,
             tokenizer=str(spec),
-            num_tokens=num_tokens,
-            num_bytes=num_bytes,
             entropy_rate=entropy,
-            source=EMBEDDED if _is_embedded(data) else str(data),
-            shards=shards,
-            chunk_tokens=chunk_tokens,
-            token_dtype=dtype.str,
+            source=EMBEDDED if is_embedded(data) else str(data),
+            chunk_tokens=existing.chunk_tokens if existing else chunk_tokens,
+            records_per_shard=existing.records_per_shard if existing else records_per_shard,
+            token_dtype=build.dtype.str,
             fingerprint=fingerprint,
+            files=files,
+            **fields,
         )
-        _check_windows(info, seq_len)
+        _check_windows(budget_view(info, budgets, text_tokenizer.token_bytes), seq_len)
         _install(tmp, out_dir, info)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return info
+
+
+def _build_split(build: _Build, split: str, stream: TextStream, budget: int | None, encoder: BatchEncoder,
+                 table, fields: dict, files: dict, *, data, eval_data, show_progress: bool) -> None:
+    old = build.existing
+    if old is not None and not _wants_more(old, split, budget):
+        for name in fields:
+            fields[name][split] = getattr(old, name)[split]
+        files.update({n: old.files[n] for n in old.shards[split]})
+        return
+    writer, kept_tokens = build.writer(split)
+    have = old.num_tokens[split] if old is not None else 0
+    start = old.resume[split] if old is not None else {"pieces": 0, "skip_tokens": 0}
+    progress = PrepareProgress(split, stream.total, stream.unit, budget, show_progress, initial_tokens=have)
+    try:
+        result = tokenise_split(stream, encoder, writer, table, progress,
+                                max_tokens=None if budget is None else budget - have,
+                                start_piece=start["pieces"], skip_tokens=start["skip_tokens"])
+    finally:
+        progress.close()
+    writer.close()
+    tokens = kept_tokens + writer.num_tokens
+    if tokens == 0 or (old is None and not result.saw_text):
+        raise _empty_split(split, data, eval_data)
+    kept_files = old.shards[split][:-1] if old is not None else ()
+    fields["shards"][split] = (*kept_files, *writer.files)
+    fields["num_tokens"][split] = tokens
+    fields["num_bytes"][split] = (old.num_bytes[split] if old is not None else 0) + result.num_bytes
+    fields["max_tokens"][split] = budget
+    fields["complete"][split] = result.complete
+    fields["resume"][split] = {"pieces": result.pieces, "skip_tokens": result.skip_tokens}
+    files.update({n: old.files[n] for n in kept_files})
+    files.update(writer.checksums)

@@ -12,6 +12,8 @@ import os
 import numpy as np
 from jaxtyping import Int
 
+from .checksums import file_checksum
+
 # One record per group: reading record r does not decompress its neighbours.
 WRITER_OPTIONS = "group_size:1,zstd:1"
 
@@ -35,6 +37,9 @@ class ShardWriter:
     - `dtype`: on-disk token dtype (see `token_dtype`).
     - `chunk_tokens`: tokens per record.
     - `records_per_shard`: records per ArrayRecord file.
+    - `first_file`: number of the first file written (an extended split rewrites its last file).
+
+    After `close()`, `files` lists the names written and `checksums` their sizes and SHA-256.
     """
 
     def __init__(
@@ -44,12 +49,15 @@ class ShardWriter:
         dtype: np.dtype,
         chunk_tokens: int,
         records_per_shard: int,
+        first_file: int = 0,
     ):
         if chunk_tokens < 1 or records_per_shard < 1:
             raise ValueError("chunk_tokens and records_per_shard must be positive.")
         self.directory, self.split, self.dtype = directory, split, np.dtype(dtype)
         self.chunk_tokens, self.records_per_shard = chunk_tokens, records_per_shard
+        self.first_file = first_file
         self.files: list[str] = []
+        self.checksums: dict[str, dict[str, int | str]] = {}
         self.records_per_file: list[int] = []
         self.num_tokens = 0
         self._pending: list[np.ndarray] = []
@@ -69,9 +77,14 @@ class ShardWriter:
     def close(self) -> None:
         """Flush the last (possibly short) record and close the current file."""
         self._flush(final=True)
+        self._close_file()
+
+    def _close_file(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            name = self.files[-1]
+            self.checksums[name] = file_checksum(os.path.join(self.directory, name))
 
     def _flush(self, final: bool) -> None:
         if not self._pending:
@@ -89,9 +102,8 @@ class ShardWriter:
         from array_record.python.array_record_module import ArrayRecordWriter
 
         if self._writer is None or self.records_per_file[-1] == self.records_per_shard:
-            if self._writer is not None:
-                self._writer.close()
-            name = f"{self.split}-{len(self.files):05d}.array_record"
+            self._close_file()
+            name = f"{self.split}-{self.first_file + len(self.files):05d}.array_record"
             self._writer = ArrayRecordWriter(os.path.join(self.directory, name), WRITER_OPTIONS)
             self.files.append(name)
             self.records_per_file.append(0)

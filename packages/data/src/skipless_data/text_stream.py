@@ -18,11 +18,15 @@ class TextStream:
     - `total`: the progress total (bytes of input), or `None` when unknown.
     - `description`: a JSON-able description that changes whenever the content may have changed
         (file paths, sizes, modification times, generator parameters): it keys the shard cache.
+    - `unit`: what `progress` counts, `"B"` (bytes) or `"row"`.
+
+    The pieces must come out the same on every iteration: a split is extended by counting them.
     """
 
     pieces: Callable[[], Iterator[tuple[str, int]]]
     total: int | None
     description: Any
+    unit: str = "B"
 
     def texts(self) -> Iterator[str]:
         """The text pieces alone."""

@@ -6,6 +6,7 @@ so a corpus can be tokenised piece by piece (line by line) and still decode to t
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Sequence
 
@@ -26,6 +27,23 @@ class ByteTokenizer:
     def encode_batch(self, texts: Sequence[str]) -> list[Int[np.ndarray, " n"]]:
         """Encode each text; **Returns:** one uint8 array per text."""
         return [np.frombuffer(t.encode("utf-8"), dtype=np.uint8) for t in texts]
+
+    def encode_concat(self, texts: Sequence[str]) -> tuple[Int[np.ndarray, " n"], Int[np.ndarray, " k"]]:
+        """All texts' tokens end to end, and each text's token count (int64 `[len(texts)]`)."""
+        joined = "".join(texts)
+        if joined.isascii():
+            lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+        else:
+            lengths = np.fromiter((len(t.encode("utf-8")) for t in texts), np.int64, len(texts))
+        return np.frombuffer(joined.encode("utf-8"), dtype=np.uint8), lengths
+
+    def token_bytes(self) -> Int[np.ndarray, " V"]:
+        """UTF-8 bytes each token stands for (all 1)."""
+        return np.ones(BYTE_VOCAB_SIZE, dtype=np.int64)
+
+    def to_str(self) -> str:
+        """What `load_tokenizer` needs besides the spec: nothing for bytes."""
+        return ""
 
     def decode(self, ids: Int[np.ndarray, " n"]) -> str:
         """Decode token ids (undecodable byte runs become U+FFFD)."""
@@ -54,6 +72,28 @@ class BpeTokenizer:
         """Encode each text (in parallel); **Returns:** one int32 array per text."""
         encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
         return [np.asarray(e.ids, dtype=np.int32) for e in encodings]
+
+    def encode_concat(self, texts: Sequence[str]) -> tuple[Int[np.ndarray, " n"], Int[np.ndarray, " k"]]:
+        """All texts' tokens end to end (int32), and each text's token count (int64 `[len(texts)]`).
+
+        Uses `encode_batch_fast` (no character offsets): the same ids, ≈ 30 % faster here.
+        """
+        encodings = self._tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
+        ids = [e.ids for e in encodings]
+        lengths = np.fromiter(map(len, ids), np.int64, len(ids))
+        flat = np.fromiter(itertools.chain.from_iterable(ids), np.int32, int(lengths.sum()))
+        return flat, lengths
+
+    def token_bytes(self) -> Int[np.ndarray, " V"]:
+        """UTF-8 bytes each token id stands for (byte-level BPE: one vocabulary character per byte)."""
+        table = np.zeros(self.vocab_size, dtype=np.int64)
+        for token, index in self._tokenizer.get_vocab().items():
+            table[index] = len(token)
+        return table
+
+    def to_str(self) -> str:
+        """The tokenizer as JSON (what `tokenizer.json` holds)."""
+        return self._tokenizer.to_str()
 
     def decode(self, ids: Int[np.ndarray, " n"]) -> str:
         """Decode token ids back to text."""
@@ -122,3 +162,13 @@ def load_tokenizer(spec: str | TokenizerSpec, directory: str | os.PathLike | Non
             f"BPE tokenizer file {path} is missing; re-run prepare on the data."
         )
     return BpeTokenizer(Tokenizer.from_file(path), spec)
+
+
+def tokenizer_from_str(spec: str, text: str):
+    """Rebuild a tokenizer from its spec and `to_str()` (how worker processes get theirs)."""
+    parsed = parse_tokenizer_spec(spec)
+    if parsed.kind == "byte":
+        return ByteTokenizer()
+    from tokenizers import Tokenizer
+
+    return BpeTokenizer(Tokenizer.from_str(text), parsed)

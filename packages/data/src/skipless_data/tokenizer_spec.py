@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 BYTE_VOCAB_SIZE = 256
 MIN_BPE_VOCAB_SIZE = BYTE_VOCAB_SIZE + 1
@@ -45,8 +46,8 @@ def parse_tokenizer_spec(spec: str) -> TokenizerSpec:
     if text == "byte":
         return TokenizerSpec("byte", BYTE_VOCAB_SIZE)
     if text.startswith("bpe:"):
-        size_text = text[len("bpe:") :]
-        if not size_text.isdigit():
+        size_text = text[len("bpe:") :].strip()
+        if not re.fullmatch(r"[+-]?\d+", size_text):
             raise ValueError(
                 f"tokenizer spec {spec!r}: the vocabulary size after 'bpe:' must be a whole number in "
                 f"[{MIN_BPE_VOCAB_SIZE}, {MAX_BPE_VOCAB_SIZE}] (the 256 bytes plus merges), e.g. 'bpe:8192'."
@@ -54,8 +55,9 @@ def parse_tokenizer_spec(spec: str) -> TokenizerSpec:
         size = int(size_text)
         if not MIN_BPE_VOCAB_SIZE <= size <= MAX_BPE_VOCAB_SIZE:
             raise ValueError(
-                f"tokenizer spec {spec!r}: BPE vocabulary size must lie in "
-                f"[{MIN_BPE_VOCAB_SIZE}, {MAX_BPE_VOCAB_SIZE}] (the 256 bytes plus merges)."
+                f"tokenizer spec {spec!r}: the BPE vocabulary size {size} must lie in "
+                f"[{MIN_BPE_VOCAB_SIZE}, {MAX_BPE_VOCAB_SIZE}] (the 256 bytes plus merges); "
+                "write e.g. 'bpe:8192'."
             )
         return TokenizerSpec("bpe", size)
     raise ValueError(f"unknown tokenizer spec {spec!r}; use 'byte' or 'bpe:<vocab_size>'.")
