@@ -78,6 +78,9 @@ def load_saved_config(out: str | pathlib.Path) -> dict:
                                f"config (each {CHECKPOINT_DIR}/<step>/config holds one) or start a new run.") from error
     if not isinstance(values, dict) or not isinstance(values.get("model"), dict):
         raise RunFolderDamaged(f"--resume: {saved} is not a run config; restore it or start a new run.")
+    import skipless_models
+
+    skipless_models.check_checkpoint_format(values["model"])  # an older format: one line, nothing touched
     return values
 
 
