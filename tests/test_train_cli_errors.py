@@ -41,7 +41,7 @@ def _error_line(argv, capsys) -> str:
         (["--warmup", "500", "--steps", "100"], "--warmup=500 exceeds --steps=100"),
         (["--preset", "gpt5"], "unknown model preset 'gpt5'"),
         (["--coordinator", "localhost:1234"], "multi-host needs all of --coordinator"),
-        (["--tokenizer", "bpe:-5"], "the vocabulary size after 'bpe:' must be a whole number in [257, 1048576]"),
+        (["--tokenizer", "bpe:-5"], "the BPE vocabulary size -5 must lie in [257, 1048576]"),
         (["--text-field", ""], "--text-field='' must name a field"),
     ],
 )
