@@ -12,7 +12,6 @@ pipeline should deliver at least 100 times that.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -21,6 +20,7 @@ import time
 import numpy as np
 
 from skipless_data import eval_batches, prepare_dataset, train_dataset
+from evals.bench_report import write_report
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
 WIKITEXT = os.path.normpath(os.path.join(REPO, "..", "shared", "data", "wikitext-2"))
@@ -115,10 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.platform(),
         "cpu_count": os.cpu_count(),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

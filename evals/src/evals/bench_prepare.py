@@ -38,6 +38,7 @@ import tempfile
 import time
 
 import numpy as np
+from evals.bench_report import write_report
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
 WIKITEXT = os.path.normpath(os.path.join(REPO, "..", "shared", "data", "wikitext-2"))
@@ -219,10 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{big['text_bytes'] / 1e9:.2f} GB prepared end to end in {big['seconds']:.0f} s "
               f"({big['mb_per_s']:.2f} MB/s, {big['tokens_per_s']:,.0f} tokens/s, load "
               f"{big['load_before']}-{big['load_after']}; generating it took {big['generate_seconds']:.0f} s)")
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

@@ -22,7 +22,6 @@ torch is never a dependency: install a CPU build into a folder of its own and pa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -40,6 +39,7 @@ import optax
 import skipless_models
 from skipless_models import ModelConfig
 from train.xla_env import avoid_cpu_eigen_pool_hang, malloc_note, reexec_with_hugepage_malloc
+from evals.bench_report import write_report
 
 LR, WEIGHT_DECAY = 1e-4, 0.1
 # Malloc: see train.xla_env (huge pages cut ~110k page faults and ~25% of the CPU time per step here).
@@ -392,9 +392,8 @@ def main(argv: list[str] | None = None) -> dict:
         xla_flags=os.environ.get("XLA_FLAGS", ""), matmul_gflops=matmul,
         steps=args.steps, rounds=args.rounds, rows=rows, compile=compiles, summary=summary,
     )
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"\nwrote {args.out}")
+    print()
+    write_report(args.out, result)
     return result
 
 

@@ -25,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 
+from evals.bench_report import write_report
+
 REPO = pathlib.Path(__file__).resolve().parents[3]
 SRC_FOLDERS = ("packages/sigprop/src", "packages/models/src", "pallas_kernels/src", "train/src")
 
@@ -186,9 +188,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     result["baseline"] = args.baseline
     print()
     print_table(result)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"wrote {args.out}")
+    write_report(args.out, result)
     return result
 
 

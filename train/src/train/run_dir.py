@@ -12,6 +12,8 @@ import os
 import pathlib
 import time
 
+import skipless_models
+
 from .failures import RunFolderDamaged
 from .run_lock import LOCK_FILE
 from .run_log import LOG_FILE
@@ -78,8 +80,6 @@ def load_saved_config(out: str | pathlib.Path) -> dict:
                                f"config (each {CHECKPOINT_DIR}/<step>/config holds one) or start a new run.") from error
     if not isinstance(values, dict) or not isinstance(values.get("model"), dict):
         raise RunFolderDamaged(f"--resume: {saved} is not a run config; restore it or start a new run.")
-    import skipless_models
-
     skipless_models.check_checkpoint_format(values["model"])  # an older format: one line, nothing touched
     return values
 

@@ -13,16 +13,12 @@ import os
 import pathlib
 
 CHECKSUM_FILE = "checksums.sha256"
-_CHUNK = 1 << 20
 
 
 def file_sha256(path: pathlib.Path) -> str:
-    """**Returns:** the hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
+    """**Returns:** the hex SHA-256 of a file's bytes (streamed by `hashlib.file_digest`)."""
     with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _files(step_dir: pathlib.Path, exclude: frozenset[str]) -> list[str]:

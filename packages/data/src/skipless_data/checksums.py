@@ -12,17 +12,12 @@ import os
 
 from .dataset_info import DatasetInfo
 
-_BLOCK = 8 << 20
-
 
 def file_checksum(path: str) -> dict[str, int | str]:
     """`{"bytes": size, "sha256": hex digest}` of a file."""
-    digest, size = hashlib.sha256(), 0
     with open(path, "rb") as f:
-        while block := f.read(_BLOCK):
-            digest.update(block)
-            size += len(block)
-    return {"bytes": size, "sha256": digest.hexdigest()}
+        digest = hashlib.file_digest(f, "sha256")
+        return {"bytes": f.tell(), "sha256": digest.hexdigest()}
 
 
 def dataset_problem(info: DatasetInfo, *, content: bool) -> str | None:
