@@ -43,8 +43,10 @@ def _complete(project_file: pathlib.Path) -> bool:
     return all(_installed(r) for r in needed)
 
 
-_SKIP = {_ROOT / member for member in _CONFIG["tool"]["uv"]["workspace"]["members"]
-         if not _complete(_ROOT / member / "pyproject.toml")}
+# Both the member folder and its tests/ (the root's testpaths name the latter directly).
+_SKIP = {folder for member in _CONFIG["tool"]["uv"]["workspace"]["members"]
+         if not _complete(_ROOT / member / "pyproject.toml")
+         for folder in (_ROOT / member, _ROOT / member / "tests")}
 if not _complete(_ROOT / "pyproject.toml"):
     _SKIP.add(_ROOT / "tests")
 
