@@ -43,13 +43,12 @@ def _complete(project_file: pathlib.Path) -> bool:
     return all(_installed(r) for r in needed)
 
 
-# Both the member folder and its tests/ (the root's testpaths name the latter directly).
-_SKIP = {folder for member in _CONFIG["tool"]["uv"]["workspace"]["members"]
-         if not _complete(_ROOT / member / "pyproject.toml")
-         for folder in (_ROOT / member, _ROOT / member / "tests")}
+_SKIP = {_ROOT / member for member in _CONFIG["tool"]["uv"]["workspace"]["members"]
+         if not _complete(_ROOT / member / "pyproject.toml")}
 if not _complete(_ROOT / "pyproject.toml"):
     _SKIP.add(_ROOT / "tests")
 
 
 def pytest_ignore_collect(collection_path: pathlib.Path, config) -> bool | None:
-    return True if collection_path in _SKIP else None
+    # The root's testpaths name each tests/ folder directly, so look at every enclosing folder.
+    return True if not _SKIP.isdisjoint((collection_path, *collection_path.parents)) else None
