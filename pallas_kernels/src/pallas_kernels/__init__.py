@@ -4,7 +4,7 @@ Public API:
 - `attention`: the interface models call (`impl="auto" | "xla" | "pallas"`); `resolve_impl` says what "auto" picks.
 - `fused_attention`: the Pallas kernel family directly (choose backend, interpret mode, tiles).
 - `attention_reference`: the XLA reference (the oracle in tests).
-- `SpaSpec`, `SpaTables`, `spa_prepare`, `spa_log_bias`, `spa_row_scale`, `spa_tables`: SPA (E-SPA, U-SPA)
+- `SpaSpec`, `SpaTables`, `spa_prepare`, `spa_log_bias`, `spa_row_scale`, `spa_tables`, `spa_row` (one query row, for decoding): SPA (E-SPA, U-SPA)
   generated from two numbers per layer, in JAX (the one implementation of the closed forms; `sigprop` is its float64 oracle);
   `espa_coefficients`, `espa_log_bias`, `espa_row_scale`: the E-SPA shorthands.
 """
@@ -18,6 +18,7 @@ from pallas_kernels.spa import (
     espa_row_scale,
     spa_log_bias,
     spa_prepare,
+    spa_row,
     spa_row_scale,
     spa_tables,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "resolve_impl",
     "spa_log_bias",
     "spa_prepare",
+    "spa_row",
     "spa_row_scale",
     "spa_tables",
 ]

@@ -177,6 +177,42 @@ def uspa_bias_from_vectors(col_j: Array, row_i: Array, log_diag_i: Array, i: Arr
     return jnp.where(i == j, log_diag_i, jnp.log(col_j + row_i))
 
 
+def uspa_row(rho: Array | float, step: Array | float, position: Array, num_keys: int) -> tuple[Array, Array]:
+    """Causal U-SPA row `position` of log A_l against keys `0 … num_keys − 1`, and its row scale d_l[position].
+
+    Row n of a causal A_l = L_l L_{l−1}⁻¹ depends only on positions ≤ n (leading blocks of Cholesky factors are the
+    Cholesky factors of leading blocks), so it is `uspa_tables` at length n + 1, read at its last row, where
+    A[n, j] = col_j (j < n) and `row` vanishes: col_j = A[n, n−1] + Σ_{k=j}^{n−2} p_k. Here n may be traced.
+
+    **Arguments:** `rho` ρ_l; `step` ρ_l − ρ_{l−1}; `position` n, an integer array of any shape `[...]`; `num_keys`
+    S (static).
+
+    **Returns:** `(log_bias [..., S], scale [...])`, float32; `MASK_VALUE` right of the diagonal (j > n).
+    """
+    rho, gap = _f32(rho), _f32(step)
+    rho_prev = rho - gap
+    c = jnp.sqrt((1.0 - rho) / (1.0 - rho_prev))
+    u = lambda x, r: 1.0 + x * r  # noqa: E731
+    n = jnp.asarray(position).astype(jnp.float32)[..., None]  # [..., 1]
+    k = jnp.arange(num_keys, dtype=jnp.float32)  # [S]
+    uk, um, up = u(k, rho), u(k - 1.0, rho), u(k + 1.0, rho)
+    vk, vm, vp = u(k, rho_prev), u(k - 1.0, rho_prev), u(k + 1.0, rho_prev)
+    p = rho * (2.0 * c * gap / jnp.sqrt(uk * vk)) / (um * up * (jnp.sqrt(vm / um) + jnp.sqrt(vp / up)))
+    log_diag = jnp.log(c) + 0.5 * (jnp.log(u(n, rho)) - jnp.log(u(n - 1.0, rho)) + jnp.log(u(n - 1.0, rho_prev))
+                                   - jnp.log(u(n, rho_prev)))
+    m = jnp.maximum(n, 1.0)  # A[n, n−1] (as in `uspa_tables`); row 0 has no such entry
+    sub = c * gap * (rho * u(m - 1.0, rho_prev) + rho_prev * u(m - 1.0, rho)) / (
+        jnp.sqrt(u(m - 1.0, rho) * u(m - 1.0, rho_prev)) * u(m - 2.0, rho) * u(m, rho_prev)
+        * (rho * jnp.sqrt(u(m - 2.0, rho_prev) / u(m - 2.0, rho)) + rho_prev * jnp.sqrt(u(m, rho) / u(m, rho_prev)))
+    )
+    terms = jnp.where(k <= n - 2.0, p, 0.0)
+    tail = jax.lax.cumsum(terms, axis=terms.ndim - 1, reverse=True)  # Σ_{k=j}^{n−2} p_k
+    col = jnp.where(k < n, sub + tail, 0.0)
+    scale = jnp.exp(log_diag[..., 0]) + jnp.sum(col, axis=-1)
+    bias = jnp.where(k == n, log_diag, jnp.log(jnp.where(k < n, col, 1.0)))
+    return jnp.where(k <= n, bias, MASK_VALUE), scale
+
+
 # ----- any kind ---------------------------------------------------------------------------------------------
 def spa_tables(spec: SpaSpec, seq_len: int, *, causal: bool = True) -> Array:
     """What a kernel needs for one layer: E-SPA `[8]` coefficients, U-SPA `[4, T]` vectors."""
@@ -197,6 +233,24 @@ def spa_bias_from_tables(kind: str, tables: Array, i: Array, j: Array) -> Array:
     if kind == "espa":
         return espa_bias_from_positions(tables, i, j)
     return uspa_bias_from_vectors(tables[COL][j], tables[ROW][i], tables[USPA_LOG_DIAG][i], i, j)
+
+
+def spa_row(spec: SpaSpec, position: Array, num_keys: int) -> tuple[Array, Array]:
+    """One query row of causal SPA attention, generated from the layer's two numbers (for decoding with a cache).
+
+    **Arguments:** `spec`; `position` i, an integer array of any shape `[...]` (may be traced); `num_keys` S (static,
+    e.g. a key/value cache's length; positions ≥ S are not represented).
+
+    **Returns:** `(log_bias [..., S], scale [...])` float32: row i of `spa_log_bias` (log A_l[i, j] for j ≤ i,
+    `MASK_VALUE` for j > i) and d_l[i] of `spa_row_scale`, at any length ≥ i + 1 (causal rows do not depend on it).
+    """
+    position = jnp.asarray(position)
+    if spec.kind == "espa":
+        coeffs = espa_coefficients_from_step(spec.level, spec.step)
+        i, j = position[..., None], jnp.arange(num_keys)
+        bias = jnp.where(j <= i, espa_bias_from_positions(coeffs, i, j), MASK_VALUE)
+        return bias, espa_scale_from_positions(coeffs, position)
+    return uspa_row(spec.level, spec.step, position, num_keys)
 
 
 @jax.tree_util.register_dataclass
