@@ -103,12 +103,13 @@ class Attention(eqx.Module):
         self.kind, self.heads, self.causal, self.rope, self.impl = kind, heads, causal, rope, impl
 
     # ----- pieces -----------------------------------------------------------------------------------
-    def _qkv(self, x_BxTxD):
+    def _qkv(self, x_BxTxD, positions_BxT=None):
+        """`(q, k, v)` `[B, T, H, K]`; RoPE at `positions_BxT` (default 0 … T−1; decoding passes its own)."""
         b, t, d = x_BxTxD.shape
         qkv = dense(x_BxTxD, self.w_qkv.reshape(d, -1)).reshape(b, t, self.heads, 3, -1)
         q, k, v = split_qkv(qkv)
         if self.rope:
-            q, k = apply_rope(q), apply_rope(k)
+            q, k = apply_rope(q, positions_BxT), apply_rope(k, positions_BxT)
         return q, k, v
 
     def _spa(self, spa):
