@@ -115,6 +115,15 @@ def _run_dataset(config):
                                          text_field=config.text_field, show_progress=False)
 
 
+def run_tokenizer(config):
+    """The run's own tokenizer: bytes need nothing; BPE is read from the run's prepared data folder."""
+    import skipless_data
+
+    if skipless_data.parse_tokenizer_spec(config.tokenizer).kind == "byte":
+        return skipless_data.load_tokenizer(config.tokenizer)
+    return skipless_data.load_tokenizer(config.tokenizer, _run_dataset(config).path)
+
+
 def eval_tokens(config, data: str) -> tuple[np.ndarray, int | None, float | None]:
     """The tokens to score, their UTF-8 byte count and (embedded corpus only) the entropy rate.
 
@@ -134,7 +143,7 @@ def eval_tokens(config, data: str) -> tuple[np.ndarray, int | None, float | None
     files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")) if path.is_dir() else [path]
     if not files or not all(f.is_file() for f in files):
         raise ValueError(f"--data {data}: no such text file or folder; pass a file, a folder, or 'embedded'.")
-    tokenizer = skipless_data.load_tokenizer(config.tokenizer, _run_dataset(config).path)
+    tokenizer = run_tokenizer(config)
     lines = [line for f in files for line in f.read_text(encoding="utf-8").splitlines(keepends=True)]
     pieces = tokenizer.encode_batch(lines) if lines else []
     tokens = np.concatenate(pieces).astype(np.int32) if pieces else np.zeros(0, np.int32)
