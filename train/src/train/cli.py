@@ -48,6 +48,7 @@ _HELP = {
     "seed": "seed of the initialisation and the data order",
     "mesh": "DxM sizes of the ('data', 'model') device mesh, e.g. 4x8",
     "peak_tflops": "per-device peak TFLOP/s for the MFU estimate (default: known GPUs/TPUs)",
+    "tracker": "also send metrics, config and per-layer diagnostics to: none or wandb (extra: train[wandb])",
 }
 
 

@@ -12,6 +12,7 @@ from skipless_data import parse_tokenizer_spec
 from skipless_models import ModelConfig
 
 from .mesh import parse_mesh
+from .tracker import TRACKERS
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "linear", "constant")
@@ -52,6 +53,8 @@ class TrainConfig:
     - `seed`: seed of the initialisation and of the data order.
     - `mesh`: "DxM" sizes of the ("data", "model") mesh.
     - `peak_tflops`: per-device peak FLOP/s (in TFLOP/s) for the MFU estimate; `None` = unknown.
+    - `tracker`: where the metrics go besides `metrics.jsonl` and TensorBoard: "none" or "wandb" (the optional
+      extra `train[wandb]`; see `train.tracker`).
     """
 
     model: ModelConfig
@@ -87,6 +90,7 @@ class TrainConfig:
     seed: int = 0
     mesh: str = "1x1"
     peak_tflops: float | None = None
+    tracker: str = "none"
 
     def __post_init__(self):
         _validate(self)
@@ -175,3 +179,5 @@ def _validate(config: TrainConfig) -> None:
     if config.peak_tflops is not None and not config.peak_tflops > 0:
         raise ValueError(f"--peak-tflops={config.peak_tflops} must be positive, or leave it out.")
     parse_mesh(config.mesh)
+    if config.tracker not in TRACKERS:
+        raise ValueError(f"--tracker={config.tracker!r} is not supported; choose one of {list(TRACKERS)}.")

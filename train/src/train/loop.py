@@ -28,6 +28,7 @@ from .failures import short_cause
 from .data_feed import process_rows, to_global
 from .mesh import check_batch_fits, make_mesh
 from .metrics import MetricsWriter
+from .tracker import check_tracker, open_tracker
 from .optim import learning_rate_schedule, make_optimizer
 from .progress import Progress
 from .resume import restore_or_init
@@ -129,6 +130,7 @@ def run(config: TrainConfig, *, resume: bool = False, stop_after: int | None = N
     is_main = jax.process_index() == 0
     out = pathlib.Path(config.out)
     _check_folder(out, config, resume)
+    check_tracker(config.tracker)
     data_shape, model_shape = config.mesh_shape
     mesh_notes = skipless_models.check_mesh_compatible(config.model, (data_shape, model_shape))
     check_batch_fits(config.batch_size, data_shape, jax.process_count())
@@ -197,7 +199,8 @@ def _train(config, out, info, mesh, mesh_notes, resume, stop_after, progress_bar
         state = jax.block_until_ready(state)
         if is_main:
             write_config(out / CONFIG_FILE, config.to_dict())
-        writer = MetricsWriter(out, enabled=is_main)
+        trackers = open_tracker(config.tracker, out, config.to_dict()) if is_main else []
+        writer = MetricsWriter(out, enabled=is_main, trackers=trackers)
         train_step = make_train_step(setup, optimizer, schedule, shardings, mesh)
         eval_step = make_eval_step(setup, shardings, mesh)
         result = _loop(config, out, state, start, train_step, eval_step, train_iter, eval_data, batches,

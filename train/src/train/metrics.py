@@ -1,4 +1,4 @@
-"""Run metrics: `metrics.jsonl` (one JSON object per logged step) and TensorBoard events."""
+"""Run metrics: `metrics.jsonl` (one JSON object per logged step), TensorBoard events and other trackers."""
 
 from __future__ import annotations
 
@@ -19,8 +19,29 @@ def _scalars(record: dict[str, Any]) -> dict[str, float]:
     return flat
 
 
+class TensorBoardSink:
+    """Scalars as TensorBoard events under `DIR/tensorboard/` (tensorboardX)."""
+
+    def __init__(self, out_dir: str | pathlib.Path):
+        from tensorboardX import SummaryWriter
+
+        self._tb = SummaryWriter(str(pathlib.Path(out_dir) / "tensorboard"))
+
+    def add(self, scalars: dict[str, float], step: int) -> None:
+        for name, value in scalars.items():
+            self._tb.add_scalar(name, value, step)
+
+    def close(self) -> None:
+        try:
+            self._tb.close()
+        except OSError:  # e.g. a full disk: stop its thread now, so nothing retries at exit
+            _abandon(self._tb)
+            raise
+
+
 class MetricsWriter:
-    """Appends metric records to `DIR/metrics.jsonl` and mirrors the numbers to TensorBoard.
+    """Appends metric records to `DIR/metrics.jsonl` and sends the same numbers to every tracker (TensorBoard, and
+    the sinks of `train.tracker`, e.g. wandb).
 
     Only the process with index 0 writes (pass `enabled=False` elsewhere). Appending, not
     truncating, keeps the history of a resumed run in one file.
@@ -30,17 +51,15 @@ class MetricsWriter:
     - `out_dir`: the run folder.
     - `enabled`: whether this process writes.
     - `tensorboard`: also write event files under `DIR/tensorboard/`.
+    - `trackers`: further sinks (`train.tracker.ScalarSink`: `add(scalars, step)`, `close()`), used only when enabled.
     """
 
-    def __init__(self, out_dir: str | pathlib.Path, *, enabled: bool = True, tensorboard: bool = True):
+    def __init__(self, out_dir: str | pathlib.Path, *, enabled: bool = True, tensorboard: bool = True,
+                 trackers: tuple = ()):
         self.enabled = enabled
         self.path = pathlib.Path(out_dir) / "metrics.jsonl"
         self._file = open(self.path, "a", buffering=1) if enabled else None
-        self._tb = None
-        if enabled and tensorboard:
-            from tensorboardX import SummaryWriter
-
-            self._tb = SummaryWriter(str(pathlib.Path(out_dir) / "tensorboard"))
+        self._sinks = ([TensorBoardSink(out_dir)] if tensorboard else []) + list(trackers) if enabled else []
 
     def write(self, record: dict[str, Any]) -> None:
         """Writes one record; it must hold an int `step`. Non-finite numbers become JSON `null`."""
@@ -48,21 +67,23 @@ class MetricsWriter:
             return
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         self._file.write(json.dumps(clean, sort_keys=True) + "\n")
-        if self._tb is not None:
-            for name, value in _scalars(record).items():
-                self._tb.add_scalar(name, value, record["step"])
+        scalars = _scalars(record)
+        for sink in self._sinks:
+            sink.add(scalars, record["step"])
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
-        if self._tb is not None:
-            tb, self._tb = self._tb, None
+        sinks, self._sinks = self._sinks, []
+        error = None
+        for sink in sinks:  # close them all; the first failure is raised afterwards
             try:
-                tb.close()
-            except OSError:  # e.g. a full disk: stop its thread now, so nothing retries at exit
-                _abandon(tb)
-                raise
+                sink.close()
+            except OSError as failed:
+                error = error or failed
+        if error is not None:
+            raise error
 
 
 def _abandon(tb) -> None:
