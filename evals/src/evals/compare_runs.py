@@ -1,0 +1,61 @@
+"""`python -m evals.compare_runs RUN [RUN ...] --out PNG`: the loss curves of a few train.main runs in one figure.
+
+Each run folder's `metrics.jsonl` (train and eval loss) and `config.json` (method and learning rate) are drawn with
+the suites' own figure (`evals.plots.plot_loss_curves`): smoothed train loss, eval loss, and the vanilla E-SPA run
+again in the third panel. A run is labelled by its method: "preln", or "<block>-<attention>" (e.g. vanilla-espa).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+from .measures import curves
+from .plots import plot_loss_curves
+from .results import _records
+
+
+def method_of(config: dict) -> str:
+    """"preln" for the Pre-LN baseline, else "<block>-<attention>" (the suites' method names)."""
+    model = config["model"]
+    return "preln" if model["block"] == "preln" else f"{model['block']}-{model['attention']}"
+
+
+def compare(run_dirs: list[pathlib.Path], out: pathlib.Path, title: str) -> pathlib.Path:
+    """Writes the figure of `run_dirs` to `out`. **Returns:** `out`."""
+    runs, headline = [], {}
+    for run_dir in run_dirs:
+        config_path = run_dir / "config.json"
+        if not config_path.is_file() or not (run_dir / "metrics.jsonl").is_file():
+            raise ValueError(f"{run_dir} is not a train.main run folder (needs config.json and metrics.jsonl)")
+        config = json.loads(config_path.read_text())
+        method = method_of(config)
+        if method in headline:
+            method = f"{method} ({run_dir.name})"
+        split = curves(_records(run_dir))
+        runs.append(dict(name=str(run_dir), method=method, role="comparison", label=run_dir.name, lr=config["lr"],
+                         train_curve=split["train"], eval_curve=split["eval"]))
+        headline[method] = [str(run_dir)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return plot_loss_curves({"suite": title, "runs": runs, "headline": headline, "baselines": None}, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.compare_runs", description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", type=pathlib.Path, help="run folders of train.main")
+    parser.add_argument("--out", required=True, type=pathlib.Path, help="the PNG to write")
+    parser.add_argument("--title", default="runs", help="title prefix of the panels")
+    args = parser.parse_args(argv)
+    try:
+        path = compare(args.runs, args.out, args.title)
+    except ValueError as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
