@@ -1,8 +1,8 @@
 """`python -m evals.compare_runs RUN [RUN ...] --out PNG`: the loss curves of a few train.main runs in one figure.
 
 Each run folder's `metrics.jsonl` (train and eval loss) and `config.json` (method and learning rate) are drawn with
-the suites' own figure (`evals.plots.plot_loss_curves`): smoothed train loss, eval loss, and the vanilla E-SPA run
-again in the third panel. A run is labelled by its method: "preln", or "<block>-<attention>" (e.g. vanilla-espa).
+the suites' own figure (`evals.plots.plot_loss_curves`, without its ablation panel): smoothed train loss and eval
+loss. A run is labelled by its method: "preln", or "<block>-<attention>" (e.g. vanilla-espa).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def compare(run_dirs: list[pathlib.Path], out: pathlib.Path, title: str) -> path
                          train_curve=split["train"], eval_curve=split["eval"]))
         headline[method] = [str(run_dir)]
     out.parent.mkdir(parents=True, exist_ok=True)
-    return plot_loss_curves({"suite": title, "runs": runs, "headline": headline, "baselines": None}, out)
+    return plot_loss_curves({"suite": title, "runs": runs, "headline": headline, "baselines": None}, out,
+                            ablations=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,12 +16,13 @@ def _reference_lines(axis, baselines: dict[str, Any] | None) -> None:
             axis.axhline(value, color="grey", linestyle=style, linewidth=1, label=f"{key} ({value:.2f})")
 
 
-def plot_loss_curves(results: dict[str, Any], path: str | pathlib.Path) -> pathlib.Path:
+def plot_loss_curves(results: dict[str, Any], path: str | pathlib.Path, *, ablations: bool = True) -> pathlib.Path:
     """Draws three panels: smoothed train loss and eval loss of each method's seed-0 best-LR run (and,
     dotted, its longer-horizon run), and the eval loss of the ablations, all against steps, with
     unigram/bigram lines.
 
-    **Arguments:** `results` from `evals.results.collect`; `path` of the PNG.
+    **Arguments:** `results` from `evals.results.collect`; `path` of the PNG; `ablations=False` leaves out the
+    third panel (a comparison of a few runs).
 
     **Returns:** the path written.
     """
@@ -31,7 +32,11 @@ def plot_loss_curves(results: dict[str, Any], path: str | pathlib.Path) -> pathl
     import matplotlib.pyplot as plt
 
     runs = {r["name"]: r for r in results["runs"]}
-    figure, (train_ax, eval_ax, ablation_ax) = plt.subplots(1, 3, figsize=(18, 5.5), constrained_layout=True)
+    if ablations:
+        figure, (train_ax, eval_ax, ablation_ax) = plt.subplots(1, 3, figsize=(18, 5.5), constrained_layout=True)
+    else:
+        figure, (train_ax, eval_ax) = plt.subplots(1, 2, figsize=(12, 5.5), constrained_layout=True)
+        ablation_ax = None
     colours = plt.get_cmap("tab10")
     ceiling = []
     for index, (method, names) in enumerate(results["headline"].items()):
@@ -48,14 +53,17 @@ def plot_loss_curves(results: dict[str, Any], path: str | pathlib.Path) -> pathl
     for index, (method, _) in enumerate(results["headline"].items()):
         for run in (r for r in results["runs"] if r["role"] == "horizon" and r["method"] == method and r["eval_curve"]):
             eval_ax.plot(*zip(*run["eval_curve"]), linestyle=":", color=colours(index % 10), label=run["label"])
-    ablations = [r for r in results["runs"] if r["role"] == "ablation" and r["eval_curve"]]
-    for index, run in enumerate(ablations):
-        ablation_ax.plot(*zip(*run["eval_curve"]), marker="o", markersize=3, color=colours(index % 10), label=run["label"])
-    best = results["headline"].get("vanilla-espa") or []
-    if best and runs[best[0]]["eval_curve"]:
-        ablation_ax.plot(*zip(*runs[best[0]]["eval_curve"]), color="black", linewidth=2, label="vanilla-espa (default)")
+    if ablation_ax is not None:
+        ablation_runs = [r for r in results["runs"] if r["role"] == "ablation" and r["eval_curve"]]
+        for index, run in enumerate(ablation_runs):
+            ablation_ax.plot(*zip(*run["eval_curve"]), marker="o", markersize=3, color=colours(index % 10),
+                             label=run["label"])
+        best = results["headline"].get("vanilla-espa") or []
+        if best and runs[best[0]]["eval_curve"]:
+            ablation_ax.plot(*zip(*runs[best[0]]["eval_curve"]), color="black", linewidth=2, label="vanilla-espa (default)")
+    panels = [axis for axis in (train_ax, eval_ax, ablation_ax) if axis is not None]
     titles = ("train loss (smoothed)", "eval loss", "eval loss: ablations")
-    for axis, title in zip((train_ax, eval_ax, ablation_ax), titles):
+    for axis, title in zip(panels, titles):
         _reference_lines(axis, results.get("baselines"))
         axis.set_title(f"{results['suite']}: {title}")
         axis.set_xlabel("step")
@@ -67,7 +75,7 @@ def plot_loss_curves(results: dict[str, Any], path: str | pathlib.Path) -> pathl
     unigram = (results.get("baselines") or {}).get("unigram")
     if finite:  # keep a diverged run's loss spike from flattening every other curve
         top = max(finite) if unigram is None else min(max(finite), 1.5 * unigram)
-        for axis in (train_ax, eval_ax, ablation_ax):
+        for axis in panels:
             axis.set_ylim(top=top + 0.25)
     path = pathlib.Path(path)
     figure.savefig(path, dpi=110)
