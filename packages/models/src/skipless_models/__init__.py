@@ -7,6 +7,8 @@ Public API:
   `Transformer.intermediates(inputs)` (per-layer representations and attention matrices)
 - `loss_fn(model, tokens_BxTp1, mask=None) -> (loss, aux)`, `cross_entropy`, `head_cross_entropy` (the
   vocabulary head and loss fused, chunked, with a hand-written gradient)
+- `init_cache(model, batch, length)`, `decode_step(model, cache, tokens, positions)`: incremental decoding with a
+  key/value cache (`skipless_models.decode`)
 - `param_groups(model)`, `partition_specs(model, mesh=None)`, `check_mesh_compatible(config, mesh_shape)`
 - `model_flops_per_token(config)`, `matmul_params(config)`
 - theory at init (from `sigprop`): `predicted_final_cosine(config)`, `predicted_kernels(config)`,
@@ -19,6 +21,7 @@ from skipless_models.attention import Attention
 from skipless_models.block import Block
 from skipless_models.build import build_model, describe
 from skipless_models.config import MODEL_FORMAT_VERSION, ModelConfig, check_checkpoint_format
+from skipless_models.decode import KVCache, decode_step, init_cache
 from skipless_models.flops import matmul_params, model_flops_per_token
 from skipless_models.loss import cross_entropy, head_cross_entropy, loss_fn
 from skipless_models.mlp import MLP
@@ -39,6 +42,7 @@ from skipless_models.transformer import Transformer
 
 __all__ = [
     "GROUPS",
+    "KVCache",
     "MODEL_FORMAT_VERSION",
     "MLP",
     "PRESETS",
@@ -53,8 +57,10 @@ __all__ = [
     "check_checkpoint_format",
     "check_mesh_compatible",
     "cross_entropy",
+    "decode_step",
     "describe",
     "head_cross_entropy",
+    "init_cache",
     "loss_fn",
     "matmul_params",
     "model_flops_per_token",
