@@ -37,7 +37,8 @@ def test_joint_budget_needs_tat_mlps():
 def test_roundtrip_and_replace():
     cfg = sm.ModelConfig(vocab_size=50, width=64, heads=4, depth=6, attention="uspa", rho_final=0.4)
     d = json.loads(json.dumps(cfg.to_dict()))
-    assert sm.ModelConfig.from_dict(d) == cfg
+    assert sm.ModelConfig.from_dict(d) == cfg.resolved()
+    assert sm.ModelConfig.from_dict(d).rho_final == 0.4
     assert cfg.mlp_width == 256
     wider = cfg.replace(width=128)
     assert wider.mlp_width == 512 and wider.depth == 6 and wider.attention == "uspa"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from typing import Literal, get_args
 
 import jax
 from jaxtyping import Array, Float
@@ -12,7 +13,11 @@ from pallas_kernels.fused import fused_attention
 from pallas_kernels.spa import SpaSpec, SpaTables
 from pallas_kernels.xla_attention import attention_xla
 
-IMPLS = ("auto", "xla", "pallas")
+AttentionImpl = Literal["auto", "xla", "pallas"]
+"""How attention is computed: the materialised XLA reference with a hand-written backward ("xla"), the Pallas
+kernel ("pallas"), or "auto": Pallas on a GPU/TPU whose compiled kernels are verified, else XLA. An execution
+choice: the numbers it computes are the same model's."""
+IMPLS: tuple[str, ...] = get_args(AttentionImpl)
 
 # Backends whose compiled kernels have passed tests/test_compiled_*.py against the XLA reference on real
 # hardware. Only these get the kernel under impl="auto"; elsewhere "auto" means the XLA reference and the

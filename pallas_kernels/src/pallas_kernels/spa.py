@@ -25,9 +25,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from sigprop.kinds import SPA_KINDS
+
 # Large and finite: adding it to a logit must still give a finite number after softmax's max-subtraction.
 MASK_VALUE = -1e30
-SPA_KINDS = ("espa", "uspa")
 
 # E-SPA coefficient vector: index of each scalar.
 LOG_DIAG, LOG_OFFDIAG, LOG_FIRST_COL, GAMMA, DIAG, GEOMETRIC, FIRST_COL, _UNUSED = range(8)

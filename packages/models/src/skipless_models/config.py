@@ -7,22 +7,39 @@ Every variant of the model (Pre-LN baseline, vanilla E-SPA, ...) is a value of t
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal, get_args
 
-BLOCKS = ("preln", "postln", "skipless_ln", "vanilla")
-NORMS = ("layernorm", "rmsnorm")
-ATTENTIONS = ("standard", "value_skipinit", "uspa", "espa")
-ACTIVATIONS = ("gelu", "relu", "tat_leaky_relu")
-INITS = ("auto", "gpt2", "fan_in", "sigprop")
-BUDGETS = ("attention", "joint")
-POSITIONS = ("none", "rope", "learned")
-ATTENTION_IMPLS = ("auto", "xla", "pallas")
-COMPUTE_DTYPES = ("float32", "bfloat16")
-SPA_ATTENTIONS = ("uspa", "espa")
+from pallas_kernels.dispatch import IMPLS as ATTENTION_IMPLS
+from pallas_kernels.dispatch import AttentionImpl
+from sigprop.kinds import (
+    ATTENTION_KINDS as ATTENTIONS,
+    KERNEL_BUDGETS as BUDGETS,
+    MLP_ACTIVATIONS as ACTIVATIONS,
+    SPA_KINDS as SPA_ATTENTIONS,
+    AttentionKind,
+    KernelBudget,
+    MlpActivation,
+)
+
+Block = Literal["preln", "postln", "skipless_ln", "vanilla"]
+"""How a block wires its sub-blocks f: "preln" x + f(norm x), "postln" norm(x + f x), "skipless_ln" f(norm x),
+"vanilla" f x (no skips, no normalisation)."""
+Norm = Literal["layernorm", "rmsnorm"]
+Init = Literal["auto", "gpt2", "fan_in", "sigprop"]
+"""The initialisation scheme; "auto" is resolved by `ModelConfig.resolved_init` (and written resolved)."""
+Position = Literal["none", "rope", "learned"]
+ComputeDtype = Literal["float32", "bfloat16"]
+
+BLOCKS: tuple[str, ...] = get_args(Block)
+NORMS: tuple[str, ...] = get_args(Norm)
+INITS: tuple[str, ...] = get_args(Init)
+POSITIONS: tuple[str, ...] = get_args(Position)
+COMPUTE_DTYPES: tuple[str, ...] = get_args(ComputeDtype)
 # scan_unroll="auto" (0) unrolls every layer up to this depth and rolls the loop above it.
 AUTO_UNROLL_MAX_DEPTH = 16
-# Fields that change how the model is computed, not what: a resumed run may change them. "format_version" (not a
-# field: `to_dict` adds it) says how checkpoints store the model; `check_checkpoint_format` rules on it instead.
+# Fields that change how the model is computed, not what: a resumed run may change them, and config.json keeps
+# them as given ("auto" / 0 are resolved where the step is built, per machine). "format_version" (not a field:
+# `to_dict` adds it) says how checkpoints store the model; `check_checkpoint_format` rules on it instead.
 EXECUTION_FIELDS = ("attention_impl", "remat", "scan_unroll", "format_version")
 # What `to_dict` writes as "format_version" (config.json records it next to every checkpoint). Version 1 (no
 # field) stored each SPA layer's bias and row scale as `[L, T, T]` / `[L, T]` arrays in the parameters;
@@ -32,70 +49,68 @@ MODEL_FORMAT_VERSION = 2
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Shape and variant of a decoder-only transformer.
+    """Shape and variant of a decoder-only transformer (each field's text is its `--help`).
 
-    **Fields:**
-    - `vocab_size`, `width` (D), `depth` (L, number of blocks), `heads` (H), `mlp_width` (F, default 4·D),
-      `seq_len` (T, the training length: learned position embeddings exist up to it, and the "joint" kernel
-      budget is solved at it; SPA attention itself is generated at whatever length a batch has).
-    - `block`: "preln" (x + f(norm x)), "postln" (norm(x + f x)), "skipless_ln" (f(norm x)),
-      "vanilla" (f x: no skips, no normalisation).
-    - `norm`: "layernorm" or "rmsnorm" (ignored by "vanilla").
-    - `attention`: "standard" (softmax(QKᵀ/√d)), "value_skipinit" ((αI + βA)V, α=1, β=0 at init),
-      "uspa" / "espa" (fixed SPA bias B_l and row rescaling d_l from `sigprop`).
-    - `causal`: decoder (True) or encoder (False) attention (non-causal E-SPA is refused: the symmetric square
-      root of its kernel has no closed form to generate).
-    - `mlp_activation`: "gelu", "relu" or "tat_leaky_relu" (slope `sigprop.tat_slope(depth, tat_eta)`).
-    - `use_mlp`: False drops the MLP sub-blocks (attention-only stacks, for signal-propagation checks).
-    - `init`: "gpt2" (N(0, 0.02), residual projections / √(2L)), "fan_in" (N(0, 1/fan_in)),
-      "sigprop" (W_Q = 0, orthogonal W_V/W_O, scaled-orthogonal MLP, zero biases) or "auto": "gpt2" for
-      blocks with skips, "fan_in" for skipless standard attention, "sigprop" for the three methods.
-    - `tat_eta`, `gamma_final`, `rho_final`: TAT η = C_f(0), E-SPA γ_L, U-SPA ρ_L. `None` takes sigprop's
-      defaults (chosen so the predicted final-layer mean cosine stays ≈ 0.6–0.85); the default η is
-      capped at 90% of ReLU's C_f(0) for nets too shallow to reach it (η must be below that).
-    - `kernel_budget`: "attention" (SPA targets as specified, MLP C-maps on top) or "joint" (attention
-      targets chosen so attention followed by the MLP C-map reaches the intended kernel path).
-    - `position`: "none", "rope" (on Q, K only, neutral at init) or "learned" (additive embedding).
-    - `value_skipinit_per_head`: one (α, β) per head instead of per layer.
-    - `wk_init_scale`: std of W_K is `wk_init_scale / √D` under "sigprop" init.
-    - `attention_impl`: "xla" (materialised, hand-written backward: `pallas_kernels.attention_xla`), "pallas"
-      kernel, "auto" (Pallas on a GPU/TPU whose compiled kernels are verified, else XLA).
-    - `compute_dtype`: "float32" or "bfloat16" (parameters stay float32; softmax and loss in float32).
-    - `remat`: recompute each block's activations in the backward pass (`jax.checkpoint`), trading
-      compute for memory in deep models.
-    - `scan_unroll`: layers per iteration of the `lax.scan` over blocks; 0 (default) = "auto": every
-      layer unrolled up to `AUTO_UNROLL_MAX_DEPTH` (16) layers, a rolled loop (1) above. A rolled loop
-      keeps the compiled program the same size at any depth (compile time flat in depth); a fully
-      unrolled one removes the loop's per-layer slicing and stacking of activations. Measured on a
-      2-core CPU (train step, cpu-tiny shape): full unroll 15–35% faster than rolled at depth 8 and 16,
-      even at 24 (with 3× the compile time); partial unrolls (2–12 layers per iteration) were as slow
-      as or slower than rolled. Numerics are identical; `execution_fields` may change on resume.
+    Values whose meaning comes from a default elsewhere (`mlp_width` None, `init` "auto", `tat_eta`,
+    `gamma_final`, `rho_final` None) are written out by `resolved()`, which `to_dict()` (config.json) uses,
+    so a saved run keeps its meaning when a default changes.
     """
 
     vocab_size: int = 256
+    """vocabulary size V (the trainer sets it to its tokenizer's)"""
     width: int = 64
+    """model width D"""
     depth: int = 4
+    """number of blocks L"""
     heads: int = 4
+    """attention heads H (must divide width)"""
     mlp_width: int | None = None
+    """MLP hidden width F (None: 4·width)"""
     seq_len: int = 128
-    block: str = "vanilla"
-    norm: str = "layernorm"
-    attention: str = "espa"
+    """training length T: learned position embeddings exist up to it and the "joint" budget is solved at it;
+    SPA attention itself is generated at whatever length a batch has"""
+    block: Block = "vanilla"
+    """preln: x + f(norm x); postln: norm(x + f x); skipless_ln: f(norm x); vanilla: f x (no skips, no norm)"""
+    norm: Norm = "layernorm"
+    """normalisation of the blocks that have one (ignored by vanilla)"""
+    attention: AttentionKind = "espa"
+    """standard: softmax(QKᵀ/√d); value_skipinit: (αI + βA)V, α=1, β=0 at init; uspa / espa: fixed SPA bias
+    B_l and row rescaling d_l from sigprop"""
     causal: bool = True
-    mlp_activation: str = "tat_leaky_relu"
+    """decoder (true) or encoder (false) attention; non-causal E-SPA is refused (no closed form)"""
+    mlp_activation: MlpActivation = "tat_leaky_relu"
+    """MLP nonlinearity (tat_leaky_relu: slope sigprop.tat_slope(depth, tat_eta))"""
     use_mlp: bool = True
-    init: str = "auto"
+    """false drops the MLP sub-blocks (attention-only stacks, for signal-propagation checks)"""
+    init: Init = "auto"
+    """gpt2: N(0, 0.02), residual projections / √(2L); fan_in: N(0, 1/fan_in); sigprop: W_Q = 0, orthogonal
+    W_V/W_O, scaled-orthogonal MLP, zero biases; auto: gpt2 with skips, fan_in for skipless standard
+    attention, sigprop for the three methods"""
     tat_eta: float | None = None
+    """TAT η = C_f(0) in (0, 1) (None: sigprop.DEFAULT_ETA, capped at 90% of what ReLU reaches at this depth)"""
     gamma_final: float | None = None
+    """E-SPA γ_L > 0 (None: sigprop.DEFAULT_GAMMA_FINAL)"""
     rho_final: float | None = None
-    kernel_budget: str = "attention"
-    position: str = "none"
+    """U-SPA ρ_L in (0, 1) (None: sigprop.DEFAULT_RHO_FINAL)"""
+    kernel_budget: KernelBudget = "attention"
+    """attention: SPA targets as specified, MLP C-maps on top; joint: attention targets chosen so attention
+    followed by the MLP C-map reaches the intended kernel path"""
+    position: Position = "none"
+    """none, rope (on Q and K only, neutral at init) or learned (additive embedding)"""
     value_skipinit_per_head: bool = False
+    """one Value-SkipInit (α, β) per head instead of per layer"""
     wk_init_scale: float = 1.0
-    attention_impl: str = "auto"
-    compute_dtype: str = "float32"
+    """std of W_K is wk_init_scale/√D under sigprop init"""
+    attention_impl: AttentionImpl = "auto"
+    """xla: materialised, hand-written backward; pallas: the fused kernel; auto: Pallas on a GPU/TPU whose
+    compiled kernels are verified, else XLA (how, not what: may change on resume)"""
+    compute_dtype: ComputeDtype = "float32"
+    """activations' dtype (parameters stay float32; softmax and loss in float32)"""
     remat: bool = False
+    """recompute each block's activations in the backward pass (jax.checkpoint): memory for compute"""
     scan_unroll: int = 0
+    """layers per iteration of the scan over blocks; 0 = auto: every layer unrolled up to 16 layers, a rolled
+    loop above (compile time flat in depth; unrolled steps 15-35% faster on a 2-core CPU; same numbers)"""
 
     def __post_init__(self):
         if self.mlp_width is None:
@@ -144,10 +159,23 @@ class ModelConfig:
             rho_final=float(sigprop.DEFAULT_RHO_FINAL if self.rho_final is None else self.rho_final),
         )
 
+    def resolved(self) -> "ModelConfig":
+        """This config with every value whose meaning lives in a default elsewhere written out: `init` ("auto"),
+        `tat_eta`, `gamma_final`, `rho_final` (None). The same model; `mlp_width` is resolved at construction.
+        `attention_impl` and `scan_unroll` (`EXECUTION_FIELDS`) stay as given: they choose how, per machine."""
+        return dataclasses.replace(self, init=self.resolved_init, **self.resolved_knobs())
+
+    @property
+    def unresolved_fields(self) -> tuple[str, ...]:
+        """The fields `resolved()` would write out (empty for a resolved config)."""
+        done = self.resolved()
+        return tuple(f.name for f in dataclasses.fields(self) if getattr(self, f.name) != getattr(done, f.name))
+
     # ----- (de)serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The fields, plus "format_version" (`MODEL_FORMAT_VERSION`) for whoever restores its checkpoints."""
-        return {**dataclasses.asdict(self), "format_version": MODEL_FORMAT_VERSION}
+        """The resolved fields (`resolved()`), plus "format_version" (`MODEL_FORMAT_VERSION`) for whoever restores
+        its checkpoints."""
+        return {**dataclasses.asdict(self.resolved()), "format_version": MODEL_FORMAT_VERSION}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":

@@ -24,8 +24,17 @@ from sigprop.uspa import (
     uspa_row_scale,
     uspa_vectors,
 )
-from sigprop.network import (
+from sigprop.kinds import (
     ATTENTION_KINDS,
+    KERNEL_BUDGETS,
+    MLP_ACTIVATIONS,
+    SPA_KINDS,
+    AttentionKind,
+    KernelBudget,
+    MlpActivation,
+    SpaKind,
+)
+from sigprop.network import (
     DEFAULT_ETA,
     DEFAULT_GAMMA_FINAL,
     DEFAULT_RHO_FINAL,
@@ -50,6 +59,13 @@ from sigprop.tat import (
 
 __all__ = [
     "ATTENTION_KINDS",
+    "AttentionKind",
+    "KERNEL_BUDGETS",
+    "KernelBudget",
+    "MLP_ACTIVATIONS",
+    "MlpActivation",
+    "SPA_KINDS",
+    "SpaKind",
     "DEFAULT_ETA",
     "DEFAULT_GAMMA_FINAL",
     "DEFAULT_RHO_FINAL",

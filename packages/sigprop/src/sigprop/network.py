@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from sigprop.kernels import cosine_from_kernel, mean_offdiag
+from sigprop.kinds import ATTENTION_KINDS, SPA_KINDS, MLP_ACTIVATIONS as _ACTIVATIONS
 from sigprop.spa import predict_kernels, spa_layers
 from sigprop.tat import mlp_kernel_map, tat_slope
 
@@ -20,8 +21,7 @@ DEFAULT_GAMMA_FINAL = 0.2
 DEFAULT_RHO_FINAL = 0.3
 TAT_PRESET = {"eta": 0.9, "gamma_final": 0.005, "rho_final": 0.8}
 
-ATTENTION_KINDS = ("standard", "value_skipinit", "uspa", "espa")
-MLP_ACTIVATIONS = ("tat_leaky_relu", "relu", "gelu", "none")
+MLP_ACTIVATIONS = (*_ACTIVATIONS, "none")  # "none": attention-only blocks
 
 
 def uniform_causal_attention(seq_len: int) -> np.ndarray:
@@ -49,7 +49,7 @@ def attention_at_init(
         return [uniform_causal_attention(seq_len)] * depth
     if attention == "value_skipinit":
         return [np.eye(seq_len)] * depth
-    if attention in ("espa", "uspa"):
+    if attention in SPA_KINDS:
         layers = spa_layers(
             attention,
             depth,

@@ -29,11 +29,11 @@ from sigprop.kernels import (
     spa_matrix,
     uniform_kernel,
 )
+from sigprop.kinds import KERNEL_BUDGETS, SPA_KINDS
 from sigprop.schedules import check_espa_gammas, espa_gammas, uspa_rhos
 from sigprop.tat import KernelMap, mlp_kernel_map
 
-SPA_KINDS = ("espa", "uspa")
-BUDGETS = ("attention", "joint")
+BUDGETS = KERNEL_BUDGETS
 
 
 @dataclass(frozen=True)
