@@ -3,14 +3,14 @@
 import pytest
 
 import skipless_models
-from train.cli import build_parser, config_from_args
+from train.cli import config_from_args, parse_args
 from train.config import TrainConfig
 from train.mesh import parse_mesh
 from train.presets import GAIN_LR_MULTIPLIER, default_learning_rate
 
 
 def _resolve(argv):
-    return config_from_args(vars(build_parser().parse_args(argv)))
+    return config_from_args(parse_args(argv))
 
 
 def test_defaults_are_the_cpu_tiny_espa_preset(tmp_path):
@@ -48,10 +48,11 @@ def test_value_skipinit_gets_its_lower_rate_and_gain_multiplier(tmp_path):
 def test_json_round_trip_and_resume_applies_only_explicit_flags(tmp_path):
     original, _ = _resolve(["--out", str(tmp_path), "--depth", "6", "--lr-mult", "gain=7", "--steps", "50"])
     original.save_json(tmp_path / "config.json")
-    assert TrainConfig.load_json(tmp_path / "config.json") == original
+    saved = original.replace(model=original.model.resolved())  # config.json holds the resolved model
+    assert TrainConfig.load_json(tmp_path / "config.json") == saved
     resumed, launch = _resolve(["--resume", "--out", str(tmp_path), "--steps", "80", "--mesh", "1x2"])
     assert launch == {"resume": True}
-    assert resumed == original.replace(steps=80, mesh="1x2")
+    assert resumed == saved.replace(steps=80, mesh="1x2")
 
 
 @pytest.mark.parametrize("spec, expected", [("1x1", (1, 1)), ("4x8", (4, 8)), (" 2X3 ", (2, 3))])

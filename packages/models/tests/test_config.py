@@ -70,13 +70,14 @@ def test_knob_defaults_come_from_sigprop():
 
 
 def test_presets():
-    for name in ("cpu-tiny", "wt103-36l", "c4-72l", "tat-default"):
-        assert isinstance(sm.PRESETS[name], sm.ModelConfig)
-    assert sm.PRESETS["wt103-36l"].depth == 36 and sm.PRESETS["c4-72l"].depth == 72
+    for name in ("cpu-tiny", "wt103-36l", "c4-72l", "tat-default", "smoke", "cpu-small"):
+        assert isinstance(sm.PRESETS[name].model, sm.ModelConfig) and isinstance(sm.PRESETS[name].run, sm.RunShape)
+    assert sm.preset("wt103-36l").depth == 36 and sm.preset("c4-72l").depth == 72
+    assert sm.get_preset("c4-72l").run.steps == 100_000
     tat = sm.preset("tat-default")
     assert tat.tat_eta == sigprop.TAT_PRESET["eta"] and tat.gamma_final == sigprop.TAT_PRESET["gamma_final"]
     assert sm.preset("cpu-tiny", attention="uspa").attention == "uspa"
-    with pytest.raises(ValueError, match="unknown model preset"):
+    with pytest.raises(ValueError, match="unknown preset"):
         sm.preset("gpt-5")
 
 

@@ -78,12 +78,16 @@ def _main(argv: list[str]) -> int:
         except (ValueError, json.JSONDecodeError) as error:
             print(f"error: {_one_line(error)}", file=sys.stderr)
             return 2
-    from .cli import build_parser, config_from_args  # imports JAX
-    from .failures import EXIT_UNEXPECTED, describe
+    from .cli import config_from_args, parse_args  # imports JAX
+    from .cli_parse import UsageError
+    from .failures import EXIT_BAD_INPUT, EXIT_UNEXPECTED, describe
     from .loop import run
 
-    parser = build_parser()
-    args = vars(parser.parse_args(argv))
+    try:
+        args = parse_args(argv)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return EXIT_BAD_INPUT
     debug = bool(args.get("debug"))
     try:
         config, launch = config_from_args(args)

@@ -5,6 +5,10 @@ stay: every model field except how it is computed (`skipless_models.config.EXECU
 data, tokenizer, batch size, seed and optimiser. Optimiser terms that add state when they are on
 (gradient clipping, weight decay, SGD momentum) may change value but not be switched on or off.
 Everything else (steps, schedule, learning rates, mesh, logging and checkpoint periods) may change.
+
+Model values are compared resolved (`ModelConfig.resolved`): a config.json written before configs were saved
+resolved (nulls for the TAT/SPA knobs, "auto" init) is read with today's defaults, and a run saved resolved
+keeps its own values whatever the defaults are now.
 """
 
 from __future__ import annotations
@@ -26,6 +30,19 @@ def _switched(saved: Any, new: Any) -> bool:
     return (saved or 0) > 0 and not (new or 0) > 0 or not (saved or 0) > 0 and (new or 0) > 0
 
 
+def resolved_model_dict(model: dict) -> dict:
+    """A saved model dict with its unresolved values (null knobs, "auto" init) resolved by today's defaults;
+    "format_version" is kept as saved. A dict `ModelConfig` cannot read is returned as it is."""
+    from skipless_models import ModelConfig
+
+    try:
+        resolved = ModelConfig.from_dict(model).to_dict()
+    except (TypeError, ValueError):
+        return dict(model)
+    resolved.pop("format_version")
+    return {**resolved, **({"format_version": model["format_version"]} if "format_version" in model else {})}
+
+
 def resume_conflicts(saved: dict, new: dict) -> list[tuple[str, Any, Any]]:
     """Compares a saved config with the config of a resume.
 
@@ -37,7 +54,7 @@ def resume_conflicts(saved: dict, new: dict) -> list[tuple[str, Any, Any]]:
     from skipless_models.config import EXECUTION_FIELDS
 
     conflicts = []
-    saved_model, new_model = saved.get("model", {}), new.get("model", {})
+    saved_model, new_model = resolved_model_dict(saved.get("model", {})), resolved_model_dict(new.get("model", {}))
     for name in sorted(set(saved_model) | set(new_model)):
         if name not in EXECUTION_FIELDS and saved_model.get(name) != new_model.get(name):
             conflicts.append((_flag(name), saved_model.get(name), new_model.get(name)))

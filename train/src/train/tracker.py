@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
-TRACKERS = ("none", "wandb")
+Tracker = Literal["none", "wandb"]
+"""Where the metrics go besides metrics.jsonl and TensorBoard (the `--tracker` choice)."""
+TRACKERS: tuple[str, ...] = get_args(Tracker)
 INSTALL_WANDB = "uv sync --package train --extra wandb (or: pip install 'wandb==0.31.0')"
 
 

@@ -1,7 +1,7 @@
 """skipless_models: an Equinox decoder-only transformer whose skipless variants are configuration.
 
 Public API:
-- `ModelConfig`, `PRESETS`, `preset(name, **overrides)`; `MODEL_FORMAT_VERSION`, `check_checkpoint_format`
+- `ModelConfig`, `PRESETS` (named setups: model and run shape), `get_preset(name)`, `preset(name, **overrides)`; `MODEL_FORMAT_VERSION`, `check_checkpoint_format`
   (call it on a run's saved model config before restoring its checkpoints)
 - `build_model(config, *, key) -> Transformer`; `Transformer.__call__(tokens) -> logits`,
   `Transformer.intermediates(inputs)` (per-layer representations and attention matrices)
@@ -27,7 +27,7 @@ from skipless_models.loss import cross_entropy, head_cross_entropy, loss_fn
 from skipless_models.mlp import MLP
 from skipless_models.norm import Norm
 from skipless_models.param_groups import GROUPS, param_groups
-from skipless_models.presets import PRESETS, preset
+from skipless_models.presets import PRESET_NAMES, PRESETS, Preset, PresetName, RunShape, get_preset, preset
 from skipless_models.sharding import check_mesh_compatible, partition_specs
 from skipless_models.theory import (
     attention_at_init,
@@ -46,6 +46,11 @@ __all__ = [
     "MODEL_FORMAT_VERSION",
     "MLP",
     "PRESETS",
+    "PRESET_NAMES",
+    "Preset",
+    "PresetName",
+    "RunShape",
+    "get_preset",
     "Attention",
     "Block",
     "ModelConfig",
