@@ -12,16 +12,17 @@ from evals.suites import METHODS, SUITES, RunSpec, Suite, get_suite
 
 @pytest.mark.parametrize("name", sorted(SUITES))
 def test_commands_match_the_runner_config(name, tmp_path):
-    from train.cli import build_parser, config_from_args
+    from train.cli import config_from_args, parse_args
 
     suite = get_suite(name)
     for spec in suite.runs:
         command = train_command(suite, spec, "0.0005", "/data", tmp_path)
-        args = vars(build_parser().parse_args(shlex.split(command)[3:]))
+        args = parse_args(shlex.split(command)[3:])
         from_cli, _ = config_from_args(args)
         paths = DataPaths(from_cli.data, from_cli.eval_data, from_cli.data_dir)
         direct = train_config(suite, spec, 5e-4, paths, tmp_path / "runs" / spec.name)
-        expected = direct.to_dict() | {"preset": from_cli.preset}
+        expected = direct.to_dict()
+        assert from_cli.preset == direct.preset == suite.preset
         assert from_cli.to_dict() | {"model": {**from_cli.model.to_dict(), "vocab_size": direct.model.vocab_size}} == expected
 
 
@@ -42,9 +43,31 @@ def test_bad_suites_are_rejected():
     with pytest.raises(ValueError, match="unknown suite"):
         get_suite("nope")
     with pytest.raises(ValueError, match="no sweep"):
-        Suite("x", "", {}, {}, (RunSpec("a", "preln", "sweep", lr=1e-3), RunSpec("b", "ln-espa", "seed", lr_from="ln-espa")))
+        Suite("x", "", "smoke", (RunSpec("a", "preln", "sweep", lr=1e-3), RunSpec("b", "ln-espa", "seed", lr_from="ln-espa")))
     with pytest.raises(ValueError, match="exactly one"):
         RunSpec("a", "preln", "sweep")
+
+
+def test_suites_read_their_preset_record_and_unknown_presets_are_errors():
+    import skipless_models
+
+    for suite in SUITES.values():
+        record = skipless_models.get_preset(suite.preset)
+        spec = suite.runs[0]
+        config = train_config(suite, spec, 1e-3, DataPaths("embedded", None, "d"), "r")
+        assert config.steps == record.run.steps and config.batch_size == record.run.batch_size
+        assert (config.model.depth, config.model.width, config.model.seq_len) == (
+            record.model.depth, record.model.width, record.model.seq_len)
+    with pytest.raises(ValueError, match="unknown preset 'nope'"):
+        Suite("x", "", "nope", (RunSpec("a", "preln", "sweep", lr=1e-3),))
+
+
+def test_every_attention_kind_is_a_method_of_every_skipless_block():
+    import sigprop
+
+    for block in ("skipless_ln", "vanilla"):
+        kinds = {m["attention"] for m in METHODS.values() if m["block"] == block}
+        assert kinds == set(sigprop.ATTENTION_KINDS)
 
 
 def test_cli_dry_run_and_errors(capsys, tmp_path):
@@ -56,3 +79,6 @@ def test_cli_dry_run_and_errors(capsys, tmp_path):
     assert "accelerator" in capsys.readouterr().err
     assert main(["--suite", "smoke", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
     assert "no such file" in capsys.readouterr().err
+    assert main(["--suite", "nope", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice 'nope'" in err and err.count("\n") == 1

@@ -43,4 +43,4 @@ def test_current_runs_load(tmp_path):
     config = TrainConfig(model=ModelConfig(depth=2, width=16, heads=2, mlp_width=32, seq_len=16), out=str(tmp_path))
     config.save_json(tmp_path / "config.json")
     assert json.loads((tmp_path / "config.json").read_text())["model"]["format_version"] == 2
-    assert TrainConfig.load_json(tmp_path / "config.json") == config
+    assert TrainConfig.load_json(tmp_path / "config.json") == config.replace(model=config.model.resolved())

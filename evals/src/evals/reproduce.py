@@ -11,15 +11,16 @@ Exit codes: 0 done, 1 interrupted (run it again to continue), 2 bad input.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import datetime
 import json
 import os
 import pathlib
 import shlex
 import sys
-from typing import Any
+from typing import Any, Literal
 
+from train.cli_parse import UsageError, parse
 from train.xla_env import avoid_cpu_eigen_pool_hang, reexec_with_hugepage_malloc
 
 from .suites import SUITES, RunSpec, Suite, get_suite
@@ -40,7 +41,7 @@ def train_command(suite: Suite, spec: RunSpec, lr: str, data: str, out: pathlib.
     """**Returns:** the `python -m train.main ...` command line equivalent to one run."""
     from .suite_runs import METHODS
 
-    fields: dict[str, Any] = {**suite.model, **METHODS[spec.method], **spec.model, **suite.train, **spec.train}
+    fields: dict[str, Any] = {**METHODS[spec.method], **spec.model, **spec.train}
     multipliers = fields.pop("lr_multipliers", {})
     flags = [f"--{k.replace('_', '-')} {v}" for k, v in fields.items()]
     flags += [f"--lr-mult {group}={factor:g}" for group, factor in multipliers.items()]
@@ -49,8 +50,8 @@ def train_command(suite: Suite, spec: RunSpec, lr: str, data: str, out: pathlib.
         text = (f"--data {shlex.quote(os.path.join(data, suite.train_file))} "
                 f"--eval-data {shlex.quote(os.path.join(data, suite.eval_file))}")
     tokenizer = f" --tokenizer {suite.tokenizer}" if suite.tokenizer else ""
-    return (f"python -m train.main {' '.join(flags)} --lr {lr} --seed {spec.seed} {text}{tokenizer} "
-            f"--data-dir {shlex.quote(str(out / 'data'))} --out {shlex.quote(str(out / 'runs' / spec.name))}")
+    return (f"python -m train.main --preset {suite.preset} {' '.join(flags)} --lr {lr} --seed {spec.seed} "
+            f"{text}{tokenizer} --data-dir {shlex.quote(str(out / 'data'))} --out {shlex.quote(str(out / 'runs' / spec.name))}")
 
 
 def dry_run(suite: Suite, data: str, out: pathlib.Path) -> str:
@@ -160,7 +161,7 @@ def reproduce(suite: Suite, data: str, out: str | pathlib.Path, *, only: list[st
     paths = resolve_data(suite, data, out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     info = skipless_data.prepare_dataset(None if paths.train == "embedded" else paths.train, suite.tokenizer,
-                                         paths.data_dir, seq_len=suite.model["seq_len"], eval_data=paths.eval,
+                                         paths.data_dir, seq_len=suite.record.model.seq_len, eval_data=paths.eval,
                                          show_progress=False)
     baselines = _baselines(info, out)
     outcomes: dict[str, str] = {}
@@ -189,23 +190,42 @@ def reproduce(suite: Suite, data: str, out: str | pathlib.Path, *, only: list[st
     return {"outcomes": outcomes, "results": results}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m evals.reproduce", description=__doc__.split("\n")[0])
-    parser.add_argument("--suite", required=True, help=f"one of {', '.join(SUITES)}")
-    parser.add_argument("--data", default=None,
-                        help="'embedded', a text file, or a folder with the suite's files (WikiText-2: valid.txt, test.txt)")
-    parser.add_argument("--out", default=None, help="suite folder (default runs/suite-<NAME>)")
-    parser.add_argument("--only", default=None, help="comma-separated run names to run (default: all)")
-    parser.add_argument("--dry-run", action="store_true", help="print the runs and their train.main commands, run nothing")
-    parser.add_argument("--report-only", action="store_true", help="rewrite the results files from the runs present")
-    parser.add_argument("--force", action="store_true", help="run an accelerator-scale suite here anyway")
-    return parser
+SuiteName = Literal[tuple(SUITES)]  # type: ignore[valid-type]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReproduceOptions:
+    """Options of `python -m evals.reproduce` (each field is a flag)."""
+
+    suite: SuiteName  # type: ignore[valid-type]
+    """the suite to run"""
+    data: str | None = None
+    """'embedded', a text file, or a folder with the suite's files (WikiText-2: valid.txt, test.txt)"""
+    out: str | None = None
+    """suite folder (none: runs/suite-<NAME>)"""
+    only: str | None = None
+    """comma-separated run names to run (none: all)"""
+    dry_run: bool = False
+    """print the runs and their train.main commands, run nothing"""
+    report_only: bool = False
+    """rewrite the results files from the runs present"""
+    force: bool = False
+    """run an accelerator-scale suite here anyway"""
+
+
+def parse_options(argv: list[str]) -> ReproduceOptions:
+    """**Returns:** the options of a command line; raises `UsageError` (one line) for a bad one."""
+    return parse(ReproduceOptions, argv, prog="python -m evals.reproduce", description=__doc__.split("\n")[0])
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     avoid_cpu_eigen_pool_hang()  # before JAX starts (see train.xla_env)
-    args = build_parser().parse_args(argv)
+    try:
+        args = parse_options(argv)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     try:
         suite = get_suite(args.suite)
         out = pathlib.Path(args.out or f"runs/suite-{suite.name}")

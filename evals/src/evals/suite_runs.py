@@ -60,24 +60,23 @@ def resolve_data(suite: Suite, data: str, out: pathlib.Path) -> DataPaths:
 
 
 def model_config(suite: Suite, spec: RunSpec) -> skipless_models.ModelConfig:
-    """**Returns:** the run's `ModelConfig`: suite shape, then method, then the run's own fields."""
-    return skipless_models.ModelConfig(**{**suite.model, **METHODS[spec.method], **spec.model})
+    """**Returns:** the run's `ModelConfig`: the suite's preset, then the method, then the run's own fields."""
+    return suite.record.model.replace(**{**METHODS[spec.method], **spec.model})
 
 
 def train_config(suite: Suite, spec: RunSpec, lr: float, data: DataPaths, run_dir: pathlib.Path):
-    """The run's `TrainConfig` (LR already resolved; gain multiplier from `train.presets` unless set).
+    """The run's `TrainConfig`: the suite's preset (run shape), the method's gain multiplier
+    (`train.presets.method_defaults`), the run's own fields; LR already resolved.
 
     **Returns:** a `train.TrainConfig`.
     """
     from train.config import TrainConfig
-    from train.presets import training_defaults
+    from train.presets import method_defaults
 
     model = model_config(suite, spec)
-    defaults = training_defaults(f"suite:{suite.name}", model)
-    fields: dict[str, Any] = dict(lr_multipliers=defaults.get("lr_multipliers", {}))
-    fields.update(suite.train)
+    fields: dict[str, Any] = dict(suite.record.run.to_dict(), lr_multipliers=method_defaults(model)["lr_multipliers"])
     fields.update(spec.train)
-    return TrainConfig(model=model, preset=f"suite:{suite.name}/{spec.name}", data=data.train, eval_data=data.eval,
+    return TrainConfig(model=model, preset=suite.preset, data=data.train, eval_data=data.eval,
                        tokenizer=suite.tokenizer, data_dir=data.data_dir, out=str(run_dir), seed=spec.seed,
                        lr=lr, **fields)
 
@@ -142,6 +141,12 @@ def execute_run(config, run_dir: pathlib.Path, *, stop_after: int | None = None)
         moved = _set_aside(run_dir)
         print(f"{run_dir.name}: unfinished files without a run config; moved them to {moved.name}", flush=True)
     if resume:
+        from train.config import unresolved_note
+
+        saved = json.loads((run_dir / "config.json").read_text())
+        note = unresolved_note(saved, str(run_dir / "config.json"))
+        if note:
+            print(note, flush=True)
         config = TrainConfig.load_json(run_dir / "config.json")
     try:
         result = run(config, resume=resume, stop_after=stop_after, progress_bar=False)

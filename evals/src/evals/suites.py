@@ -1,13 +1,14 @@
 """Method-comparison suites as data: which runs, at which size, with which learning rates.
 
-A suite is a base model and run shape plus a list of `RunSpec`s. Learning rates are swept **at the
+A suite is a named setup (a `skipless_models.PRESETS` record: model shape and run shape) plus a list of
+`RunSpec`s. Learning rates are swept **at the
 final horizon** (every sweep run trains for the full budget; a short sweep favours the LR that
 reaches the unigram plateau fastest). Runs with `lr_from=METHOD` take the LR whose seed-0 sweep run
 of METHOD ended with the lowest eval loss (second seeds, ablations); they wait for that sweep.
 
 Methods [our choice: every skipless model uses TAT leaky-ReLU MLPs, so only attention differs]:
 Pre-LN (skips + LayerNorm, GELU, GPT-2 init), skipless + LayerNorm and vanilla (no skips, no norm),
-each with standard / Value-SkipInit / U-SPA / E-SPA attention.
+each with every attention kind (`sigprop.ATTENTION_KINDS`: standard / Value-SkipInit / U-SPA / E-SPA).
 """
 
 from __future__ import annotations
@@ -15,17 +16,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-# Model fields per method, on top of the suite's base shape.
+import skipless_models
+from sigprop import ATTENTION_KINDS
+
+# Method names: block prefix and attention kind (abbreviated where the kind's name is long).
+_BLOCK_PREFIX = {"skipless_ln": "ln", "vanilla": "vanilla"}
+_SHORT_KIND = {"value_skipinit": "vsi"}
+# Model fields per method, on top of the suite's preset.
 METHODS: dict[str, dict[str, Any]] = {
     "preln": dict(block="preln", attention="standard", mlp_activation="gelu"),
-    "ln-standard": dict(block="skipless_ln", attention="standard", mlp_activation="tat_leaky_relu"),
-    "ln-vsi": dict(block="skipless_ln", attention="value_skipinit", mlp_activation="tat_leaky_relu"),
-    "ln-uspa": dict(block="skipless_ln", attention="uspa", mlp_activation="tat_leaky_relu"),
-    "ln-espa": dict(block="skipless_ln", attention="espa", mlp_activation="tat_leaky_relu"),
-    "vanilla-standard": dict(block="vanilla", attention="standard", mlp_activation="tat_leaky_relu"),
-    "vanilla-vsi": dict(block="vanilla", attention="value_skipinit", mlp_activation="tat_leaky_relu"),
-    "vanilla-uspa": dict(block="vanilla", attention="uspa", mlp_activation="tat_leaky_relu"),
-    "vanilla-espa": dict(block="vanilla", attention="espa", mlp_activation="tat_leaky_relu"),
+    **{f"{prefix}-{_SHORT_KIND.get(kind, kind)}": dict(block=block, attention=kind, mlp_activation="tat_leaky_relu")
+       for block, prefix in _BLOCK_PREFIX.items() for kind in ATTENTION_KINDS},
 }
 BASELINE = "preln"
 ROLES = ("sweep", "seed", "ablation", "horizon")
@@ -70,13 +71,12 @@ class RunSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Suite:
-    """A named set of runs sharing a model shape, a run shape and a dataset.
+    """A named set of runs sharing a named setup (model shape and run shape) and a dataset.
 
     **Fields:**
 
     - `name`, `description`.
-    - `model`: base `ModelConfig` fields (shape; the method and run add the rest).
-    - `train`: `TrainConfig` fields shared by every run (batch, steps, warmup, eval cadence, ...).
+    - `preset`: the `skipless_models.PRESETS` record every run starts from (the method and run add the rest).
     - `runs`: the `RunSpec`s, in execution order (sweeps first).
     - `train_file`, `eval_file`: file names inside a `--data` folder ("" = use `--data` itself).
     - `tokenizer`: tokenizer spec (`None` = the data package's default).
@@ -85,8 +85,7 @@ class Suite:
 
     name: str
     description: str
-    model: dict[str, Any]
-    train: dict[str, Any]
+    preset: str
     runs: tuple[RunSpec, ...]
     train_file: str = ""
     eval_file: str = ""
@@ -94,6 +93,7 @@ class Suite:
     runnable_here: bool = True
 
     def __post_init__(self):
+        skipless_models.get_preset(self.preset)  # an unknown preset is an error
         names = [r.name for r in self.runs]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -104,6 +104,11 @@ class Suite:
                 raise ValueError(f"suite {self.name}: run {run.name} takes its LR from {run.lr_from!r}, which has no sweep.")
         if BASELINE not in swept:
             raise ValueError(f"suite {self.name}: the {BASELINE} baseline needs at least one sweep run.")
+
+    @property
+    def record(self) -> skipless_models.Preset:
+        """The preset record: `.model` (the base `ModelConfig`) and `.run` (the run shape)."""
+        return skipless_models.get_preset(self.preset)
 
     def run(self, name: str) -> RunSpec:
         for run in self.runs:
@@ -182,12 +187,11 @@ _HEADLINE = (BASELINE, "ln-espa", "vanilla-espa", "vanilla-uspa", "vanilla-vsi")
 _PRIORITY = (BASELINE, "vanilla-espa", "ln-espa", "vanilla-uspa", "vanilla-vsi", "vanilla-standard", "ln-uspa",
              "ln-vsi", "ln-standard")
 _FULL_GRID = {m: (_PRELN_LRS if m == BASELINE else _SKIPLESS_LRS if m in _HEADLINE
-                  else (3e-4, 1e-3) if m == "vanilla-standard" else (1e-4, 3e-4)) for m in _PRIORITY}
+                  else (3e-4, 1e-3) if m == "vanilla-standard" else (1e-4, 3e-4))
+              for m in (*_PRIORITY, *(m for m in METHODS if m not in _PRIORITY))}
 _SMOKE_GRID = {m: ((1e-3, 3e-3) if m == BASELINE else (3e-4, 1e-3) if m == "vanilla-espa" else (1e-3,)) for m in METHODS}
 _SMOKE_ABLATIONS = ("abl-espa-eta0.6", "abl-espa-gamma0.005", "abl-espa-joint-gamma0.005", "abl-vsi-gainx1")
-
-_CPU_SMALL_TRAIN = dict(batch_size=16, steps=1000, warmup=50, eval_every=100, eval_batches=32, checkpoint_every=200,
-                        log_every=10, diagnostics_every=250, keep_checkpoints=1)
+_CPU_SMALL_STEPS = skipless_models.get_preset("cpu-small").run.steps
 
 
 def _cpu_small_runs() -> list[RunSpec]:
@@ -195,7 +199,7 @@ def _cpu_small_runs() -> list[RunSpec]:
     sweeps (so a suite cut short still has it), then second seeds and ablations."""
     runs = comparison_runs(_FULL_GRID, second_seed=_HEADLINE)
     first_two = sum(len(_FULL_GRID[m]) for m in _PRIORITY[:2])
-    return runs[:first_two] + horizon_runs(_PRIORITY[:2], factor=4, steps=_CPU_SMALL_TRAIN["steps"],
+    return runs[:first_two] + horizon_runs(_PRIORITY[:2], factor=4, steps=_CPU_SMALL_STEPS,
                                                    eval_every=200) + runs[first_two:] + ablation_runs()
 
 
@@ -204,9 +208,7 @@ SUITES: dict[str, Suite] = {
         name="smoke",
         description=("The cpu-small matrix at a tiny size, trimmed (two LRs for Pre-LN and vanilla E-SPA, one "
                      "for the rest; second seeds and four ablations): checks the machinery, not the paper."),
-        model=dict(depth=4, width=32, heads=4, mlp_width=64, seq_len=32),
-        train=dict(batch_size=8, steps=60, warmup=6, eval_every=15, eval_batches=4, checkpoint_every=30,
-                   log_every=2, diagnostics_every=0, keep_checkpoints=1),
+        preset="smoke",
         runs=tuple(comparison_runs(_SMOKE_GRID, second_seed=(BASELINE, "vanilla-espa"))
                    + ablation_runs(_SMOKE_ABLATIONS, eta_high=0.6)),  # depth 4 cannot reach η = 0.9
         train_file="valid.txt", eval_file="test.txt", tokenizer="bpe:1024",
@@ -216,8 +218,7 @@ SUITES: dict[str, Suite] = {
         description=("Depth 16, width 128, T=128 on WikiText-2 (valid as training text, test as evaluation); "
                      "LRs swept at the final horizon (three for the headline methods, two for the rest), two seeds "
                      "for the headline methods, Pre-LN and vanilla E-SPA at 4x the budget, ablations."),
-        model=dict(depth=16, width=128, heads=4, mlp_width=512, seq_len=128),
-        train=_CPU_SMALL_TRAIN,
+        preset="cpu-small",
         runs=tuple(_cpu_small_runs()),
         train_file="valid.txt", eval_file="test.txt", tokenizer="bpe:4096",
     ),
@@ -225,9 +226,7 @@ SUITES: dict[str, Suite] = {
         name="wt103-36l",
         description=("The paper's WikiText-103 depth (36 layers), width 512, T=512: for accelerator clusters "
                      "(--data: the folder with wiki.train.tokens and wiki.valid.tokens)."),
-        model=dict(depth=36, width=512, heads=8, mlp_width=2048, seq_len=512),
-        train=dict(batch_size=64, steps=50_000, warmup=1_000, eval_every=1_000, eval_batches=64,
-                   checkpoint_every=1_000, log_every=50, diagnostics_every=1_000, keep_checkpoints=2),
+        preset="wt103-36l",
         runs=tuple(comparison_runs({m: ((5e-4, 1e-3) if m == BASELINE else (1e-4, 3e-4)) for m in METHODS},
                                    second_seed=_HEADLINE)),
         train_file="wiki.train.tokens", eval_file="wiki.valid.tokens", tokenizer="bpe:32768", runnable_here=False,
@@ -236,9 +235,7 @@ SUITES: dict[str, Suite] = {
         name="c4-72l",
         description=("The paper's C4 depth (72 layers), width 512, T=512: for accelerator clusters "
                      "(--data hf:allenai/c4:en, or a local folder/JSON Lines of C4 text)."),
-        model=dict(depth=72, width=512, heads=8, mlp_width=2048, seq_len=512),
-        train=dict(batch_size=64, steps=100_000, warmup=2_000, eval_every=2_000, eval_batches=64,
-                   checkpoint_every=2_000, log_every=100, diagnostics_every=2_000, keep_checkpoints=2),
+        preset="c4-72l",
         runs=tuple(comparison_runs({m: ((5e-4, 1e-3) if m == BASELINE else (5e-5, 1e-4, 3e-4)) for m in METHODS},
                                    second_seed=())),
         tokenizer="bpe:32768", runnable_here=False,
