@@ -8,6 +8,8 @@ import pathlib
 import numpy as np
 import pytest
 
+import skipless_models
+
 from evals.reproduce import reproduce
 from evals.results_markdown import results_markdown
 from evals.suites import RunSpec, Suite
@@ -15,9 +17,11 @@ from evals.suites import RunSpec, Suite
 TINY = Suite(
     name="test-tiny",
     description="test-only suite",
-    model=dict(depth=2, width=16, heads=2, mlp_width=32, seq_len=16),
-    train=dict(batch_size=4, steps=8, warmup=1, eval_every=4, eval_batches=2, checkpoint_every=4, log_every=1,
-               diagnostics_every=0, keep_checkpoints=1),
+    preset=skipless_models.Preset(
+        skipless_models.ModelConfig(depth=2, width=16, heads=2, mlp_width=32, seq_len=16),
+        skipless_models.RunShape(batch_size=4, steps=8, warmup=1, eval_every=4, eval_batches=2, checkpoint_every=4,
+                                 log_every=1, diagnostics_every=0, keep_checkpoints=1),
+        "test-only shape"),
     runs=(
         RunSpec("preln", "preln", "sweep", lr=3e-3),
         RunSpec("espa-lo", "vanilla-espa", "sweep", lr=1e-3),

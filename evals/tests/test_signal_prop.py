@@ -79,3 +79,14 @@ def test_bad_input_is_a_one_line_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         signal_prop.main(["--inputs", "orthogonal", "--width", "32", "--heads", "4", "--seq-len", "64", "--out", str(tmp_path)])
     assert "seq_len <= width" in capsys.readouterr().err
+
+
+def test_command_line_is_generated_from_the_model_config(capsys):
+    model, options = signal_prop.parse_args(["--width=64", "--attention", "uspa", "--mlp", "none", "--out", "x"])
+    assert (model.width, model.mlp_width, model.depth, model.attention) == (64, 256, 24, "uspa")  # 4·width
+    assert signal_prop.config_from_args(model, options).use_mlp is False and options.no_plot is False
+    assert signal_prop.COMPARE_ATTENTIONS == sigprop.ATTENTION_KINDS
+    with pytest.raises(SystemExit) as stop:
+        signal_prop.main(["--attention", "nope", "--out", "x"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and "invalid choice 'nope'" in err

@@ -18,6 +18,8 @@ import resource
 import sys
 import time
 
+from sigprop import ATTENTION_KINDS
+
 
 def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--seq-len", type=int, default=2048)
-    parser.add_argument("--attention", default="espa", choices=("espa", "uspa", "standard", "value_skipinit"))
+    parser.add_argument("--attention", default="espa", choices=ATTENTION_KINDS)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--remat", choices=("true", "false"), default="true",
                         help="recompute each block in the backward pass (keeps activations out of the way)")

@@ -11,7 +11,6 @@ was trained at (learned position embeddings exist only up to the training length
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -20,6 +19,7 @@ import sys
 import warnings
 from typing import Any
 
+from train.cli_parse import UsageError, parse
 from train.xla_env import avoid_cpu_eigen_pool_hang
 
 import numpy as np
@@ -199,17 +199,32 @@ def evaluate_checkpoint(checkpoint: str | pathlib.Path, data: str, *, batch_size
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class PerplexityOptions:
+    """Options of `python -m evals.perplexity` (each field is a flag)."""
+
+    checkpoint: str
+    """run folder of train.main (or its checkpoints/)"""
+    data: str
+    """text file, folder of text files, or 'embedded'"""
+    batch_size: int | None = None
+    """windows per batch (none: the run's)"""
+    step: int | None = None
+    """checkpoint step (none: the newest)"""
+    seq_len: int | None = None
+    """context length of the scored windows (none: the run's; longer works for SPA)"""
+    json: bool = False
+    """print the report as JSON"""
+
+
 def main(argv: list[str] | None = None) -> int:
     avoid_cpu_eigen_pool_hang()  # before JAX starts (see train.xla_env)
-    parser = argparse.ArgumentParser(prog="python -m evals.perplexity", description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="run folder of train.main (or its checkpoints/)")
-    parser.add_argument("--data", required=True, help="text file, folder of text files, or 'embedded'")
-    parser.add_argument("--batch-size", type=int, default=None, help="windows per batch (default: the run's)")
-    parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the newest)")
-    parser.add_argument("--seq-len", type=int, default=None,
-                        help="context length of the scored windows (default: the run's; longer works for SPA)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    args = parser.parse_args(argv)
+    try:
+        args = parse(PerplexityOptions, list(sys.argv[1:] if argv is None else argv), prog="python -m evals.perplexity",
+                     description=__doc__.split("\n")[0])
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     from skipless_checkpoint import CheckpointFallbackWarning, CheckpointIntegrityError
 
     try:

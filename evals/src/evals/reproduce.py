@@ -41,6 +41,8 @@ def train_command(suite: Suite, spec: RunSpec, lr: str, data: str, out: pathlib.
     """**Returns:** the `python -m train.main ...` command line equivalent to one run."""
     from .suite_runs import METHODS
 
+    if not isinstance(suite.preset, str):
+        raise ValueError(f"suite {suite.name} has a preset record of its own, not a named one: no train.main command")
     fields: dict[str, Any] = {**METHODS[spec.method], **spec.model, **spec.train}
     multipliers = fields.pop("lr_multipliers", {})
     flags = [f"--{k.replace('_', '-')} {v}" for k, v in fields.items()]

@@ -20,69 +20,80 @@ and E-SPA attention with otherwise equal flags and overlays them (the paper's fi
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import functools
 import json
 import math
 import sys
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
+import tyro
+from sigprop import ATTENTION_KINDS, MLP_ACTIVATIONS
 
-COMPARE_ATTENTIONS = ("standard", "value_skipinit", "uspa", "espa")
+from train.cli_parse import flag_names, parse
+
+COMPARE_ATTENTIONS = ATTENTION_KINDS
 _DEFAULT_TEXT = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "wikitext-2" / "valid.txt"
+# The report's model when no flag changes it: 24 layers, width 256, T 128 (a byte vocabulary).
+_DEFAULT_SHAPE = dict(vocab_size=256, width=256, depth=24, heads=4, seq_len=128)
 
 
 # ----- command line -----------------------------------------------------------------------------------
-def _bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+MlpChoice = Literal[(*MLP_ACTIVATIONS, "none", "unchanged")]  # type: ignore[valid-type]
+@dataclasses.dataclass(frozen=True)
+class SignalPropOptions:
+    """Options of the report (the model's are `ModelConfig`'s fields)."""
+
+    out: Path
+    """output folder"""
+    mlp: MlpChoice = "unchanged"
+    """MLP activation, or 'none' for attention-only blocks (overrides --mlp-activation/--use-mlp; unchanged: as
+    those say)"""
+    inputs: Literal["orthogonal", "tokens"] = "orthogonal"
+    """orthogonal: Σ_0 = I exactly (needs seq_len <= width); tokens: real token embeddings"""
+    text: Path | None = None
+    """text file for --inputs tokens (bytes as token ids)"""
+    batch: int = 4
+    """sequences per batch"""
+    seed: int = 0
+    """seed of the initialisation and the inputs"""
+    compare: bool = False
+    """run every attention kind with otherwise equal flags and overlay them"""
+    no_plot: bool = False
+    """skip the PNG"""
 
 
-def _optional_float(text: str) -> float | None:
-    return None if text.lower() == "none" else float(text)
-
-
-def build_parser() -> argparse.ArgumentParser:
+def parse_args(argv: list[str]):
+    """**Returns:** `(ModelConfig, SignalPropOptions)`; a model field takes the report's default shape unless given.
+    Raises `UsageError` (one line) for a bad command line."""
     from skipless_models import ModelConfig
 
-    p = argparse.ArgumentParser(prog="python -m evals.signal_prop", description=__doc__.split("\n\n")[0])
-    defaults = ModelConfig(vocab_size=256, width=256, depth=24, heads=4, seq_len=128)
-    for field in dataclasses.fields(ModelConfig):
-        flag = "--" + field.name.replace("_", "-")
-        default = getattr(defaults, field.name)
-        if field.name == "mlp_width":
-            p.add_argument(flag, type=int, default=None, help="MLP hidden width (default 4·width)")
-        elif isinstance(default, bool):
-            p.add_argument(flag, type=_bool, default=default, help=f"model field (default {default})")
-        elif default is None or isinstance(default, float):
-            p.add_argument(flag, type=_optional_float, default=default, help=f"model field (default {default})")
-        else:
-            p.add_argument(flag, type=type(default), default=default, help=f"model field (default {default})")
-    p.add_argument("--mlp", choices=("gelu", "relu", "tat_leaky_relu", "none"), default=None,
-                   help="MLP activation, or 'none' for attention-only blocks (overrides --mlp-activation/--use-mlp)")
-    p.add_argument("--inputs", choices=("orthogonal", "tokens"), default="orthogonal")
-    p.add_argument("--text", type=Path, default=None, help="text file for --inputs tokens (bytes as token ids)")
-    p.add_argument("--batch", type=int, default=4, help="sequences per batch")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--compare", action="store_true", help="run all attention variants and overlay them")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--no-plot", action="store_true", help="skip the PNG")
-    return p
+    base = ModelConfig(**_DEFAULT_SHAPE)
+    model, options = parse(functools.partial(_typed_command(ModelConfig), model=base), argv, prog="python -m evals.signal_prop",
+                           description=__doc__.split("\n\n")[0])
+    names = {f.name for f in dataclasses.fields(ModelConfig)}
+    given = {name: getattr(model, name) for name in flag_names(argv) if name in names}
+    return base.replace(**given) if given else base, options
 
 
-def config_from_args(args: argparse.Namespace):
-    from skipless_models import ModelConfig
+def _typed_command(model_type):
+    """`(model, options) -> (model, options)`, annotated for tyro (the model's booleans take a value)."""
+    def command(model, options):
+        return model, options
 
-    kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(ModelConfig)}
-    if args.mlp == "none":
-        kw["use_mlp"] = False
-    elif args.mlp is not None:
-        kw["mlp_activation"], kw["use_mlp"] = args.mlp, True
-    return ModelConfig(**kw)
+    command.__annotations__ = {"model": Annotated[model_type, tyro.conf.FlagConversionOff], "options": SignalPropOptions}
+    return command
+
+
+def config_from_args(model, options: SignalPropOptions):
+    """The report's `ModelConfig`: `model` with `--mlp` applied."""
+    if options.mlp == "none":
+        return model.replace(use_mlp=False)
+    if options.mlp != "unchanged":
+        return model.replace(mlp_activation=options.mlp, use_mlp=True)
+    return model
 
 
 # ----- inputs -------------------------------------------------------------------------------------------
@@ -236,14 +247,15 @@ def plot(runs: list[dict], path: Path) -> None:
 
 # ----- entry point --------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> dict:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        base = config_from_args(args)
+        model, args = parse_args(argv)
+        base = config_from_args(model, args)
         configs = [base.replace(attention=a) for a in COMPARE_ATTENTIONS] if args.compare else [base]
         runs = [run_one(c, args.inputs, args.batch, args.seed, args.text) for c in configs]
-    except ValueError as err:
-        parser.exit(2, f"signal_prop: error: {err}\n")
+    except ValueError as err:  # UsageError included
+        print(f"signal_prop: error: {' '.join(str(err).split())}", file=sys.stderr)
+        raise SystemExit(2) from None
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"runs": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs]}
     if len(runs) == 1:

@@ -76,7 +76,7 @@ def train_config(suite: Suite, spec: RunSpec, lr: float, data: DataPaths, run_di
     model = model_config(suite, spec)
     fields: dict[str, Any] = dict(suite.record.run.to_dict(), lr_multipliers=method_defaults(model)["lr_multipliers"])
     fields.update(spec.train)
-    return TrainConfig(model=model, preset=suite.preset, data=data.train, eval_data=data.eval,
+    return TrainConfig(model=model, preset=suite.preset_name, data=data.train, eval_data=data.eval,
                        tokenizer=suite.tokenizer, data_dir=data.data_dir, out=str(run_dir), seed=spec.seed,
                        lr=lr, **fields)
 

@@ -76,7 +76,9 @@ class Suite:
     **Fields:**
 
     - `name`, `description`.
-    - `preset`: the `skipless_models.PRESETS` record every run starts from (the method and run add the rest).
+    - `preset`: the name of the `skipless_models.PRESETS` record every run starts from (the method and run add
+      the rest), or a `skipless_models.Preset` record of its own (test suites; their runs have no
+      `train.main` command).
     - `runs`: the `RunSpec`s, in execution order (sweeps first).
     - `train_file`, `eval_file`: file names inside a `--data` folder ("" = use `--data` itself).
     - `tokenizer`: tokenizer spec (`None` = the data package's default).
@@ -85,7 +87,7 @@ class Suite:
 
     name: str
     description: str
-    preset: str
+    preset: str | skipless_models.Preset
     runs: tuple[RunSpec, ...]
     train_file: str = ""
     eval_file: str = ""
@@ -93,7 +95,8 @@ class Suite:
     runnable_here: bool = True
 
     def __post_init__(self):
-        skipless_models.get_preset(self.preset)  # an unknown preset is an error
+        if not isinstance(self.preset, skipless_models.Preset):
+            skipless_models.get_preset(self.preset)  # an unknown preset is an error
         names = [r.name for r in self.runs]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -108,7 +111,12 @@ class Suite:
     @property
     def record(self) -> skipless_models.Preset:
         """The preset record: `.model` (the base `ModelConfig`) and `.run` (the run shape)."""
-        return skipless_models.get_preset(self.preset)
+        return self.preset if isinstance(self.preset, skipless_models.Preset) else skipless_models.get_preset(self.preset)
+
+    @property
+    def preset_name(self) -> str:
+        """The preset's name (saved in each run's config), or "suite:NAME" for a suite with a record of its own."""
+        return self.preset if isinstance(self.preset, str) else f"suite:{self.name}"
 
     def run(self, name: str) -> RunSpec:
         for run in self.runs:
