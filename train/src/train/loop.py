@@ -136,7 +136,9 @@ def run(config: TrainConfig, *, resume: bool = False, stop_after: int | None = N
     check_batch_fits(config.batch_size, data_shape, jax.process_count())
     mesh = make_mesh(data_shape, model_shape)
     info = _prepare_data(config)
-    config = config.replace(tokenizer=info.tokenizer, model=config.model.replace(vocab_size=info.vocab_size))
+    # config.json records what the run uses: the tokenizer, its vocabulary and the shards' folder, resolved
+    config = config.replace(tokenizer=info.tokenizer, data_dir=config.data_dir or info.path,
+                            model=config.model.replace(vocab_size=info.vocab_size))
     if resume:  # again with the tokenizer and vocabulary resolved
         check_resume(load_saved_config(out), config.to_dict(), source=str(out))
     lock = RunLock(out)
