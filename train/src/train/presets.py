@@ -26,7 +26,7 @@ def default_learning_rate(model: ModelConfig) -> float:
     choice]); Value-SkipInit 3e-4 at ≤ 18 layers falling log-linearly to 1e-4 at 72; naive vanilla
     standard attention 3e-4 [our choice].
     """
-    if model.block in ("preln", "postln"):
+    if model.has_skips:
         return 1e-3
     if model.attention == "value_skipinit":
         fraction = min(max(math.log(model.depth / 18) / math.log(4), 0.0), 1.0)

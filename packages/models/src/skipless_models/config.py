@@ -21,9 +21,12 @@ from sigprop.kinds import (
     MlpActivation,
 )
 
-Block = Literal["preln", "postln", "skipless_ln", "vanilla"]
-"""How a block wires its sub-blocks f: "preln" x + f(norm x), "postln" norm(x + f x), "skipless_ln" f(norm x),
-"vanilla" f x (no skips, no normalisation)."""
+ResidualBlock = Literal["preln", "postln"]
+"""Blocks with a skip connection: "preln" x + f(norm x), "postln" norm(x + f x)."""
+SkiplessBlock = Literal["skipless_ln", "vanilla"]
+"""Blocks without one: "skipless_ln" f(norm x), "vanilla" f x (no skips, no normalisation)."""
+Block = Literal[ResidualBlock, SkiplessBlock]
+"""How a block wires its sub-blocks f (nested Literals flatten: `get_args(Block)` lists every block)."""
 Norm = Literal["layernorm", "rmsnorm"]
 Init = Literal["auto", "gpt2", "fan_in", "sigprop"]
 """The initialisation scheme; "auto" is resolved by `ModelConfig.resolved_init` (and written resolved)."""
@@ -31,6 +34,7 @@ Position = Literal["none", "rope", "learned"]
 ComputeDtype = Literal["float32", "bfloat16"]
 
 BLOCKS: tuple[str, ...] = get_args(Block)
+RESIDUAL_BLOCKS: tuple[str, ...] = get_args(ResidualBlock)
 NORMS: tuple[str, ...] = get_args(Norm)
 INITS: tuple[str, ...] = get_args(Init)
 POSITIONS: tuple[str, ...] = get_args(Position)
@@ -127,7 +131,7 @@ class ModelConfig:
         """The init scheme actually used ("auto" resolved)."""
         if self.init != "auto":
             return self.init
-        if self.block in ("preln", "postln"):
+        if self.has_skips:
             return "gpt2"
         if self.attention == "standard":
             return "fan_in"
@@ -139,6 +143,11 @@ class ModelConfig:
         if self.scan_unroll == 0:
             return self.depth if self.depth <= AUTO_UNROLL_MAX_DEPTH else 1
         return min(self.scan_unroll, self.depth)
+
+    @property
+    def has_skips(self) -> bool:
+        """Whether the blocks have a skip connection (`ResidualBlock`)."""
+        return self.block in RESIDUAL_BLOCKS
 
     @property
     def is_spa(self) -> bool:
