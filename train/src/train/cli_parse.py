@@ -13,7 +13,7 @@ import contextlib
 import io
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import tyro
 from tyro.constructors import ConstructorRegistry, PrimitiveConstructorSpec, PrimitiveTypeInfo
@@ -128,9 +128,3 @@ def parse(target: Callable[..., T], argv: Sequence[str], *, prog: str, descripti
             raise
         raise UsageError(_one_line(captured.getvalue())) from None
 
-
-def annotations_of(cls: Any) -> dict[str, Any]:
-    """The resolved field types of a dataclass (for callers that list its fields)."""
-    import typing
-
-    return typing.get_type_hints(cls, include_extras=True)
