@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 
     avoid_cpu_eigen_pool_hang()
     parser = argparse.ArgumentParser(prog="python -m evals.generate_bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="cpu-tiny")
+    from skipless_models.presets import PRESET_NAMES
+
+    parser.add_argument("--preset", default="cpu-tiny", choices=PRESET_NAMES)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--prompt", type=int, default=16, help="prompt tokens")
     parser.add_argument("--rounds", type=int, default=3)
