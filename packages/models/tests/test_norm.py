@@ -1,4 +1,5 @@
-"""LayerNorm / RMSNorm (hand-written backward) against the plain formula differentiated in float64."""
+"""LayerNorm / RMSNorm (plain, and the CPU operations' hand-written backward) against the textbook formula
+differentiated in float64."""
 
 import equinox as eqx
 import jax
@@ -6,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from skipless_models import Norm
+from skipless_models import CPU_OPS, PLAIN_OPS, Norm
 
 
 def _plain(x, gain, bias, centre):
@@ -17,8 +18,9 @@ def _plain(x, gain, bias, centre):
     return y if bias is None else y + bias
 
 
+@pytest.mark.parametrize("ops", [PLAIN_OPS, CPU_OPS], ids=lambda o: o.name)
 @pytest.mark.parametrize("kind", ["layernorm", "rmsnorm"])
-def test_value_and_gradients_match_the_plain_formula(kind):
+def test_value_and_gradients_match_the_plain_formula(kind, ops):
     d = 24
     norm = Norm(d, kind)
     keys = jax.random.split(jax.random.key(0), 4)
@@ -29,7 +31,7 @@ def test_value_and_gradients_match_the_plain_formula(kind):
     cot = jax.random.normal(keys[3], (2, 5, d))
 
     def loss(n, x_):
-        return jnp.sum(n(x_) * cot)
+        return jnp.sum(n(x_, ops=ops) * cot)
 
     value, (g_norm, g_x) = jax.value_and_grad(loss, argnums=(0, 1))(norm, x)
     with jax.enable_x64(True):
@@ -48,10 +50,11 @@ def test_value_and_gradients_match_the_plain_formula(kind):
         assert g_norm.bias is None
 
 
-def test_bfloat16_activations_keep_their_dtype_and_float32_statistics():
+@pytest.mark.parametrize("ops", [PLAIN_OPS, CPU_OPS], ids=lambda o: o.name)
+def test_bfloat16_activations_keep_their_dtype_and_float32_statistics(ops):
     norm = Norm(16, "layernorm")
     x = (100.0 + jax.random.normal(jax.random.key(1), (3, 16))).astype(jnp.bfloat16)
-    y, pullback = jax.vjp(norm, x)
+    y, pullback = jax.vjp(lambda x_: norm(x_, ops=ops), x)
     assert y.dtype == jnp.bfloat16 and pullback(jnp.ones_like(y))[0].dtype == jnp.bfloat16
     want = np.asarray(x, np.float32)
     want = (want - want.mean(-1, keepdims=True)) / want.std(-1, keepdims=True)

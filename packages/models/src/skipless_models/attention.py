@@ -18,36 +18,14 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
+from pallas_kernels.reference import MASK_VALUE, causal_mask
 from pallas_kernels.spa import as_prepared, prepared_log_bias
 
 from skipless_models.attend import attend
 from skipless_models.dense import dense
 from skipless_models.initialisers import normal, orthogonal
+from skipless_models.ops import PLAIN_OPS, Ops
 from skipless_models.rope import apply_rope
-
-
-@jax.custom_vjp
-def split_qkv(qkv_BxTxHx3xK: Array) -> tuple[Array, Array, Array]:
-    """`(q, k, v)` = the three `[B, T, H, K]` slices of the fused projection `[B, T, H, 3, K]`.
-
-    Autodiff of three slices pads each gradient back to `[B, T, H, 3, K]` and adds the three (three
-    passes over the full tensor on XLA CPU); this backward stacks them in one (train step 2–4% faster on
-    the cpu-tiny shapes, in-process A/B).
-    """
-    return qkv_BxTxHx3xK[:, :, :, 0], qkv_BxTxHx3xK[:, :, :, 1], qkv_BxTxHx3xK[:, :, :, 2]
-
-
-def _split_qkv_fwd(qkv):
-    return split_qkv(qkv), None
-
-
-def _split_qkv_bwd(_, grads):
-    return (jnp.stack(grads, axis=3),)
-
-
-split_qkv.defvjp(_split_qkv_fwd, _split_qkv_bwd)
-
-_MASK_VALUE = -1e30
 
 
 class Attention(eqx.Module):
@@ -103,11 +81,11 @@ class Attention(eqx.Module):
         self.kind, self.heads, self.causal, self.rope, self.impl = kind, heads, causal, rope, impl
 
     # ----- pieces -----------------------------------------------------------------------------------
-    def _qkv(self, x_BxTxD, positions_BxT=None):
+    def _qkv(self, x_BxTxD, positions_BxT=None, *, ops: Ops = PLAIN_OPS):
         """`(q, k, v)` `[B, T, H, K]`; RoPE at `positions_BxT` (default 0 … T−1; decoding passes its own)."""
         b, t, d = x_BxTxD.shape
-        qkv = dense(x_BxTxD, self.w_qkv.reshape(d, -1)).reshape(b, t, self.heads, 3, -1)
-        q, k, v = split_qkv(qkv)
+        qkv = dense(x_BxTxD, self.w_qkv.reshape(d, -1), matmul=ops.matmul).reshape(b, t, self.heads, 3, -1)
+        q, k, v = ops.split_qkv(qkv)
         if self.rope:
             q, k = apply_rope(q, positions_BxT), apply_rope(k, positions_BxT)
         return q, k, v
@@ -125,22 +103,22 @@ class Attention(eqx.Module):
         shape = (1, 1, -1, 1) if self.skip_alpha.ndim else ()
         return self.skip_alpha.reshape(shape), self.skip_beta.reshape(shape)
 
-    def _out(self, heads_BxTxHxK):
+    def _out(self, heads_BxTxHxK, *, ops: Ops = PLAIN_OPS):
         b, t, h, k = heads_BxTxHxK.shape
-        return dense(heads_BxTxHxK.reshape(b, t, h * k), self.w_o.reshape(h * k, -1))
+        return dense(heads_BxTxHxK.reshape(b, t, h * k), self.w_o.reshape(h * k, -1), matmul=ops.matmul)
 
     # ----- forward ----------------------------------------------------------------------------------
     @jax.named_scope("attention")
-    def __call__(self, x_BxTxD: Float[Array, "B T D"], spa=None) -> Float[Array, "B T D"]:
+    def __call__(self, x_BxTxD: Float[Array, "B T D"], spa=None, *, ops: Ops = PLAIN_OPS) -> Float[Array, "B T D"]:
         """**Arguments:** `x_BxTxD` `[B, T, D]` (any T); `spa`: SPA layers' `pallas_kernels.SpaSpec` (γ_l and
-        γ_{l−1} − γ_l for E-SPA; ρ_l and ρ_l − ρ_{l−1} for U-SPA) or its `SpaTables` at T, else None.
-        **Returns:** `[B, T, D]`, same dtype."""
-        q, k, v = self._qkv(x_BxTxD)
-        heads = attend(q, k, v, spa=self._spa(spa), causal=self.causal, impl=self.impl)
+        γ_{l−1} − γ_l for E-SPA; ρ_l and ρ_l − ρ_{l−1} for U-SPA) or its `SpaTables` at T, else None;
+        `ops`: the model's operations. **Returns:** `[B, T, D]`, same dtype."""
+        q, k, v = self._qkv(x_BxTxD, ops=ops)
+        heads = attend(q, k, v, spa=self._spa(spa), causal=self.causal, impl=self.impl, ops=ops)
         if self.kind == "value_skipinit":
             alpha, beta = self._gains()
             heads = (alpha * v.astype(jnp.float32) + beta * heads.astype(jnp.float32)).astype(v.dtype)
-        return self._out(heads)
+        return self._out(heads, ops=ops)
 
     def attention_matrix(self, x_BxTxD: Float[Array, "B T D"], spa=None) -> Float[Array, "B H T T"]:
         """The effective matrix mixing the values, `heads = A V`, computed explicitly in float32.
@@ -160,7 +138,7 @@ class Attention(eqx.Module):
             logits = logits + prepared_log_bias(prepared)
             scale = prepared.scale
         if self.causal:
-            logits = jnp.where(jnp.tril(jnp.ones((t, t), bool)), logits, _MASK_VALUE)
+            logits = jnp.where(causal_mask(t, t), logits, MASK_VALUE)
         a = jax.nn.softmax(logits, axis=-1)
         if scale is not None:
             a = a * scale[:, None]

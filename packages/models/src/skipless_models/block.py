@@ -17,6 +17,7 @@ from jaxtyping import Array, Float
 from skipless_models.attention import Attention
 from skipless_models.mlp import MLP
 from skipless_models.norm import Norm
+from skipless_models.ops import PLAIN_OPS, Ops
 
 
 class Block(eqx.Module):
@@ -38,7 +39,8 @@ class Block(eqx.Module):
         self.norm_attention = Norm(width, norm) if use_norm else None
         self.norm_mlp = Norm(width, norm) if use_norm and mlp is not None else None
 
-    def _sub(self, f, norm, x):
+    def _sub(self, f, norm, x, ops):
+        norm = None if norm is None else functools.partial(norm, ops=ops)
         if self.kind == "preln":
             return x + f(norm(x))
         if self.kind == "postln":
@@ -48,20 +50,23 @@ class Block(eqx.Module):
         return f(x)
 
     @jax.named_scope("block")
-    def __call__(self, x_BxTxD: Float[Array, "B T D"], spa=None) -> Float[Array, "B T D"]:
-        """**Arguments:** `x_BxTxD` `[B, T, D]`; `spa`: the layer's SPA input (SPA attention only, see `Attention`).
-        **Returns:** `[B, T, D]`, same dtype."""
-        return self.trace(x_BxTxD, spa)[1]
+    def __call__(self, x_BxTxD: Float[Array, "B T D"], spa=None, *, ops: Ops = PLAIN_OPS) -> Float[Array, "B T D"]:
+        """**Arguments:** `x_BxTxD` `[B, T, D]`; `spa`: the layer's SPA input (SPA attention only, see `Attention`);
+        `ops`: the model's operations. **Returns:** `[B, T, D]`, same dtype."""
+        return self.trace(x_BxTxD, spa, ops=ops)[1]
 
-    def trace(self, x_BxTxD: Float[Array, "B T D"], spa=None) -> tuple[Float[Array, "B T D"], Float[Array, "B T D"]]:
+    def trace(
+        self, x_BxTxD: Float[Array, "B T D"], spa=None, *, ops: Ops = PLAIN_OPS
+    ) -> tuple[Float[Array, "B T D"], Float[Array, "B T D"]]:
         """**Returns:** the representations after the attention and after the MLP sub-block."""
-        attention = functools.partial(self.attention, spa=spa)
-        x_attn = self._sub(attention, self.norm_attention, x_BxTxD)
-        x_mlp = x_attn if self.mlp is None else self._sub(self.mlp, self.norm_mlp, x_attn)
+        attention = functools.partial(self.attention, spa=spa, ops=ops)
+        x_attn = self._sub(attention, self.norm_attention, x_BxTxD, ops)
+        mlp = None if self.mlp is None else functools.partial(self.mlp, ops=ops)
+        x_mlp = x_attn if mlp is None else self._sub(mlp, self.norm_mlp, x_attn, ops)
         return x_attn, x_mlp
 
-    def attention_input(self, x_BxTxD: Float[Array, "B T D"]) -> Float[Array, "B T D"]:
+    def attention_input(self, x_BxTxD: Float[Array, "B T D"], *, ops: Ops = PLAIN_OPS) -> Float[Array, "B T D"]:
         """What the attention layer itself sees (the normalised input for Pre-LN / skipless_ln)."""
         if self.kind in ("preln", "skipless_ln"):
-            return self.norm_attention(x_BxTxD)
+            return self.norm_attention(x_BxTxD, ops=ops)
         return x_BxTxD

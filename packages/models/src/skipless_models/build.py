@@ -16,6 +16,7 @@ from skipless_models.config import ModelConfig
 from skipless_models.initialisers import normal
 from skipless_models.mlp import MLP
 from skipless_models.norm import Norm
+from skipless_models.ops import Ops, select_ops
 from skipless_models.theory import predicted_final_cosine, spa_levels, tat_alpha
 from skipless_models.transformer import Transformer
 
@@ -48,7 +49,7 @@ def _init_blocks(config: ModelConfig, key: PRNGKeyArray) -> Block:
     return eqx.filter_vmap(make_block)(jax.random.split(key, config.depth))
 
 
-def _init_model(config: ModelConfig, key: PRNGKeyArray) -> Transformer:
+def _init_model(config: ModelConfig, key: PRNGKeyArray, ops: Ops) -> Transformer:
     """The initialisation: random parameters, and for SPA the schedule numbers from `sigprop`."""
     init = config.resolved_init
     k_embed, k_pos, k_blocks, k_head = jax.random.split(key, 4)
@@ -61,7 +62,7 @@ def _init_model(config: ModelConfig, key: PRNGKeyArray) -> Transformer:
     final_norm = Norm(config.width, config.norm) if config.block in ("preln", "skipless_ln") else None
     return Transformer(
         embed=embed, pos_embed=pos_embed, blocks=_init_blocks(config, k_blocks), final_norm=final_norm,
-        head=head, config=config, spa_levels=spa_levels(config) if config.is_spa else None,
+        head=head, config=config, spa_levels=spa_levels(config) if config.is_spa else None, ops=ops,
     )
 
 
@@ -76,13 +77,17 @@ def describe(config: ModelConfig) -> str:
     )
 
 
-def build_model(config: ModelConfig, *, key: PRNGKeyArray, verbose: bool = True) -> Transformer:
+def build_model(
+    config: ModelConfig, *, key: PRNGKeyArray, verbose: bool = True, ops: str | Ops = "auto"
+) -> Transformer:
     """Initialise a transformer.
 
     **Arguments:**
     - `config`: a `ModelConfig`.
     - `key`: PRNG key (keyword-only).
     - `verbose`: print the variant and its predicted final-layer mean cosine.
+    - `ops`: the operations the modules compute with (`skipless_models.ops.select_ops`): "auto" (the CPU
+      operations on the CPU backend, the plain ones elsewhere), "plain" (forward-mode autodiff works) or "cpu".
 
     **Returns:** a `Transformer` with float32 parameters and blocks stacked along a leading depth axis.
     """
@@ -96,7 +101,7 @@ def build_model(config: ModelConfig, *, key: PRNGKeyArray, verbose: bool = True)
         )
     # Op by op (or traced, under the caller's jit / eval_shape): eager primitives are compiled once per
     # shape and cached, which beats compiling one init program per configuration.
-    model = _init_model(config, key)
+    model = _init_model(config, key, select_ops(ops))
     if verbose:
         print(describe(config), flush=True)
     return model

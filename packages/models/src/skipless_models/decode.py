@@ -26,6 +26,7 @@ import pallas_kernels
 from pallas_kernels.spa import MASK_VALUE
 from jaxtyping import Array, Float, Int
 
+from skipless_models.ops import PLAIN_OPS, Ops
 from skipless_models.transformer import Transformer
 
 
@@ -59,9 +60,9 @@ class CachedAttention:
         self.attention, self.keys, self.values = attention, keys_BxSxHxK, values_BxSxHxK
         self.positions, self.spa = positions_BxN, spa
 
-    def __call__(self, x_BxNxD, spa=None):
+    def __call__(self, x_BxNxD, spa=None, *, ops: Ops = PLAIN_OPS):
         att = self.attention
-        q, k, v = att._qkv(x_BxNxD, self.positions)
+        q, k, v = att._qkv(x_BxNxD, self.positions, ops=ops)
         write = jax.vmap(lambda cache, at, new: cache.at[at].set(new.astype(cache.dtype)))
         self.keys, self.values = write(self.keys, self.positions, k), write(self.values, self.positions, v)
         slots = self.keys.shape[1]
@@ -77,7 +78,7 @@ class CachedAttention:
         if att.kind == "value_skipinit":
             alpha, beta = att._gains()
             heads = (alpha * v.astype(jnp.float32) + beta * heads.astype(jnp.float32)).astype(v.dtype)
-        return att._out(heads)
+        return att._out(heads, ops=ops)
 
 
 def embed_at(model: Transformer, tokens_BxN: Int[Array, "B N"], positions_BxN: Int[Array, "B N"]) -> Array:
@@ -108,7 +109,7 @@ def decode_step(
         block = eqx.combine(block_params, static)
         spa = None if spa_numbers is None else pallas_kernels.SpaSpec(spa_numbers[0], spa_numbers[1], kind)
         cached = CachedAttention(block.attention, keys, values, positions_BxN, spa)
-        _, x = eqx.tree_at(lambda b: b.attention, block, cached).trace(x)
+        _, x = eqx.tree_at(lambda b: b.attention, block, cached).trace(x, ops=model.ops)
         return x, (cached.keys, cached.values)
 
     x = embed_at(model, tokens_BxN, positions_BxN)

@@ -10,6 +10,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from skipless_models.activations import activation
 from skipless_models.dense import dense
 from skipless_models.initialisers import normal, scaled_orthogonal
+from skipless_models.ops import PLAIN_OPS, Ops
 
 
 class MLP(eqx.Module):
@@ -48,7 +49,7 @@ class MLP(eqx.Module):
         self.alpha = alpha
 
     @jax.named_scope("mlp")
-    def __call__(self, x_BxTxD: Float[Array, "B T D"]) -> Float[Array, "B T D"]:
-        """**Arguments:** `x_BxTxD` `[B, T, D]`. **Returns:** `[B, T, D]`, same dtype."""
-        h_BxTxF = activation(self.activation, dense(x_BxTxD, self.w_in, self.b_in), self.alpha)
-        return dense(h_BxTxF, self.w_out, self.b_out)
+    def __call__(self, x_BxTxD: Float[Array, "B T D"], *, ops: Ops = PLAIN_OPS) -> Float[Array, "B T D"]:
+        """**Arguments:** `x_BxTxD` `[B, T, D]`; `ops` (the model's operations). **Returns:** `[B, T, D]`, same dtype."""
+        h_BxTxF = activation(self.activation, dense(x_BxTxD, self.w_in, self.b_in, ops.matmul), self.alpha)
+        return dense(h_BxTxF, self.w_out, self.b_out, ops.matmul)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -11,7 +13,9 @@ from jaxtyping import Array, Float, Int
 
 from skipless_models.block import Block
 from skipless_models.config import ModelConfig
+from skipless_models.dense import head_logits
 from skipless_models.norm import Norm
+from skipless_models.ops import PLAIN_OPS, Ops, select_ops
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -28,6 +32,8 @@ class Transformer(eqx.Module):
       ρ_0 = 0, ρ_1, …, ρ_L (U-SPA) from `sigprop`. Layer l's attention bias and row scale are closed-form
       functions of (level[l−1], level[l]) and the positions, generated where attention runs: these L + 1
       numbers are all a model keeps of them (not parameters: nothing to train, checkpoint or shard).
+    - `ops`: static, the operations every module computes with (`skipless_models.ops`), chosen once by
+      `build_model`; `with_ops` swaps them (e.g. the plain ones for forward-mode autodiff).
     """
 
     embed: Float[Array, "V D"]
@@ -37,6 +43,11 @@ class Transformer(eqx.Module):
     head: Float[Array, "D V"]
     config: ModelConfig = eqx.field(static=True)
     spa_levels: tuple[float, ...] | None = eqx.field(static=True, default=None)
+    ops: Ops = eqx.field(static=True, default=PLAIN_OPS)
+
+    def with_ops(self, ops: str | Ops) -> Transformer:
+        """The same model (same arrays) computing with other operations: "plain", "cpu", "auto" or an `Ops`."""
+        return dataclasses.replace(self, ops=select_ops(ops))
 
     # ----- pieces -----------------------------------------------------------------------------------
     def spa_numbers(self) -> Float[Array, "L 2"] | None:
@@ -84,7 +95,7 @@ class Transformer(eqx.Module):
 
         def step(x, layer):
             layer_params, spa = layer
-            return eqx.combine(layer_params, static)(x, spa), None
+            return eqx.combine(layer_params, static)(x, spa, ops=self.ops), None
 
         if self.config.remat:
             step = jax.checkpoint(step)
@@ -95,23 +106,23 @@ class Transformer(eqx.Module):
 
     def features(self, x_BxTxD: Float[Array, "B T D"]) -> Float[Array, "B T D"]:
         """The final norm (identity without one): what the vocabulary head reads. **Returns:** `[B, T, D]`."""
-        return x_BxTxD if self.final_norm is None else self.final_norm(x_BxTxD)
+        return x_BxTxD if self.final_norm is None else self.final_norm(x_BxTxD, ops=self.ops)
 
     def readout(self, x_BxTxD: Float[Array, "B T D"]) -> Float[Array, "B T V"]:
         """Final norm (if any) and vocabulary head as one 2-D matmul. **Returns:** float32 logits."""
-        x_BxTxD = self.features(x_BxTxD)
-        b, t, d = x_BxTxD.shape
-        logits = jnp.dot(
-            x_BxTxD.reshape(b * t, d), self.head.astype(x_BxTxD.dtype), preferred_element_type=jnp.float32
-        )
-        return logits.reshape(b, t, -1)
+        return head_logits(self.features(x_BxTxD), self.head)
 
     # ----- forward ----------------------------------------------------------------------------------
     @jax.named_scope("transformer")
+    def hidden(self, tokens_BxT: Int[Array, "B T"]) -> Float[Array, "B T D"]:
+        """The forward pass up to the vocabulary head: embeddings → blocks → final norm (what the head reads).
+        `__call__` and `loss_fn` both run it. **Returns:** `[B, T, D]` in the compute dtype."""
+        return self.features(self.run_blocks(self.embed_tokens(tokens_BxT)))
+
     def __call__(self, tokens_BxT: Int[Array, "B T"]) -> Float[Array, "B T V"]:
         """**Arguments:** `tokens_BxT` int `[B, T]`, any T (≤ seq_len with learned positions).
         **Returns:** float32 logits `[B, T, V]`."""
-        return self.readout(self.run_blocks(self.embed_tokens(tokens_BxT)))
+        return head_logits(self.hidden(tokens_BxT), self.head)
 
     def intermediates(self, inputs: Int[Array, "B T"] | Float[Array, "B T D"]) -> dict[str, Array]:
         """Per-layer representations and attention matrices, for signal-propagation diagnostics.
@@ -132,8 +143,8 @@ class Transformer(eqx.Module):
         def step(x, layer):
             layer_params, spa = layer
             block = eqx.combine(layer_params, static)
-            attn = block.attention.attention_matrix(block.attention_input(x), spa)
-            x_attn, x_mlp = block.trace(x, spa)
+            attn = block.attention.attention_matrix(block.attention_input(x, ops=self.ops), spa)
+            x_attn, x_mlp = block.trace(x, spa, ops=self.ops)
             return x_mlp, (x_attn, x_mlp, attn)
 
         _, (after_attention, after_mlp, attention) = jax.lax.scan(step, x, (params, self.spa_tables(x.shape[1])))
