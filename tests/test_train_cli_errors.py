@@ -36,7 +36,7 @@ def _error_line(argv, capsys) -> str:
         (["--lr", "-1"], "--lr=-1.0 must be a positive number"),
         (["--optimizer", "lion"], "invalid choice 'lion' for argument '--optimizer'"),
         (["--schedule", "step"], "invalid choice 'step' for argument '--schedule'"),
-        (["--lr-mult", "buffer=2"], "unknown or frozen parameter group"),
+        (["--lr-mult", "buffer=2"], "unknown parameter group"),
         (["--steps", "0"], "--steps=0 must be a positive integer"),
         (["--warmup", "500", "--steps", "100"], "--warmup=500 exceeds --steps=100"),
         (["--preset", "gpt5"], "unknown preset 'gpt5'; choose one of cpu-tiny"),

@@ -33,28 +33,23 @@ def _tokens(batch=3, seed=0):
 
 
 def test_jax_step_matches_plain_adamw():
-    # (the step's buffer split is for models that still store frozen arrays, e.g. an older checkout in an A/B;
-    # SPA models of this one have none: their bias is generated)
     model = _model(**VARIANTS["espa"])
     tokens = jnp.asarray(_tokens())
-    step, trainable, buffers, opt_state = bench_step.make_jax_step(model)
-    assert not jax.tree.leaves(buffers)
+    step, trained, opt_state = bench_step.make_jax_step(model)
     w_before = np.array(model.blocks.attention.w_qkv)  # the step donates the model's arrays
 
-    # oracle: AdamW over every array leaf, with the buffers' gradients and updates dropped by hand
+    # oracle: AdamW over every array leaf
     params, static = eqx.partition(model, eqx.is_array)
     params = jax.tree.map(jnp.copy, params)
-    labels = skipless_models.param_groups(model)
     opt = optax.adamw(bench_step.LR, weight_decay=bench_step.WEIGHT_DECAY)
     ref_state = opt.init(params)
     for _ in range(2):
         grads = jax.grad(lambda p: skipless_models.loss_fn(eqx.combine(p, static), tokens)[0])(params)
         updates, ref_state = opt.update(grads, ref_state, params)
-        updates = jax.tree.map(lambda u, lab: jnp.zeros_like(u) if lab == "buffer" else u, updates, labels)
         params = optax.apply_updates(params, updates)
-        trainable, opt_state, _ = step(trainable, opt_state, buffers, tokens)
+        trained, opt_state, _ = step(trained, opt_state, tokens)
 
-    got = eqx.combine(trainable, buffers)
+    got = trained
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     assert not np.allclose(np.asarray(got.blocks.attention.w_qkv), w_before)  # it did train

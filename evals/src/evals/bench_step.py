@@ -81,28 +81,23 @@ TARGET_RATIO_VS_TORCH, TARGET_MFU_VS_MATMUL, TARGET_SPA_VS_STANDARD = 1.0, 0.6, 
 
 # ----- JAX step ---------------------------------------------------------------------------------------
 def make_jax_step(model):
-    """A jitted AdamW train step on the trainable leaves (SPA buffers held fixed, not donated).
+    """A jitted AdamW train step on every array leaf of the model (all are parameters).
 
-    **Returns:** `(step, trainable, buffers, opt_state)`; `step(trainable, opt_state, buffers, tokens)`
-    returns `(trainable, opt_state, loss)` and donates the first two.
+    **Returns:** `(step, params, opt_state)`; `step(params, opt_state, tokens)` returns `(params, opt_state, loss)`
+    and donates the first two.
     """
-    labels = skipless_models.param_groups(model)
     params, static = eqx.partition(model, eqx.is_array)
-    is_buffer = jax.tree.map(lambda label: label == "buffer", labels)
-    buffers = jax.tree.map(lambda p, b: p if b else None, params, is_buffer)
-    trainable = jax.tree.map(lambda p, b: None if b else p, params, is_buffer)
     optimizer = optax.adamw(LR, weight_decay=WEIGHT_DECAY)
 
-    def step(trainable, opt_state, buffers, tokens_BxTp1):
-        def loss_of(tr):
-            model = eqx.combine(tr, buffers, static)
-            return skipless_models.loss_fn(model, tokens_BxTp1)[0]
+    def step(params, opt_state, tokens_BxTp1):
+        def loss_of(p):
+            return skipless_models.loss_fn(eqx.combine(p, static), tokens_BxTp1)[0]
 
-        loss, grads = jax.value_and_grad(loss_of)(trainable)
-        updates, opt_state = optimizer.update(grads, opt_state, trainable)
-        return optax.apply_updates(trainable, updates), opt_state, loss
+        loss, grads = jax.value_and_grad(loss_of)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
 
-    return jax.jit(step, donate_argnums=(0, 1)), trainable, buffers, optimizer.init(trainable)
+    return jax.jit(step, donate_argnums=(0, 1)), params, optimizer.init(params)
 
 
 def _jax_loss(model, tokens) -> float:
@@ -143,7 +138,7 @@ class _Bench:
 
             self.torch_step, torch_loss_of = make_torch_step(model, lr=LR, weight_decay=WEIGHT_DECAY)
             self.info["loss_diff"] = abs(_jax_loss(model, self.tokens_dev) - torch_loss_of(self.tokens))
-        self.step, self.trainable, self.buffers, self.opt_state = make_jax_step(model)
+        self.step, self.params, self.opt_state = make_jax_step(model)
         del model
         start = time.perf_counter()
         self._jax_step()
@@ -154,7 +149,7 @@ class _Bench:
         self.torch_times: list = []
 
     def _jax_step(self):
-        self.trainable, self.opt_state, loss = self.step(self.trainable, self.opt_state, self.buffers, self.tokens_dev)
+        self.params, self.opt_state, loss = self.step(self.params, self.opt_state, self.tokens_dev)
         loss.block_until_ready()
 
     def time(self, n: int) -> None:
@@ -246,10 +241,10 @@ def compile_time(depth: int, dtype: str, batch: int = 16) -> dict:
     (layer loop rolled, `scan_unroll=1`)."""
     cfg = skipless_models.preset("cpu-tiny", depth=depth, compute_dtype=dtype, attention_impl="xla", scan_unroll=1)
     model = skipless_models.build_model(cfg, key=jax.random.PRNGKey(0), verbose=False)
-    step, trainable, buffers, opt_state = make_jax_step(model)
+    step, params, opt_state = make_jax_step(model)
     tokens = jnp.zeros((batch, cfg.seq_len + 1), jnp.int32)
     start, cpu = time.perf_counter(), _cpu_seconds()
-    step.lower(trainable, opt_state, buffers, tokens).compile()
+    step.lower(params, opt_state, tokens).compile()
     return dict(depth=depth, dtype=dtype, compile_s=time.perf_counter() - start, compile_cpu_s=_cpu_seconds() - cpu)
 
 

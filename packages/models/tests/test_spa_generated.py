@@ -105,7 +105,7 @@ def test_non_causal_uspa_follows_the_symmetric_root_and_non_causal_espa_is_refus
 def test_config_records_its_format_and_old_spa_checkpoints_are_refused(tiny):
     cfg = tiny(attention="espa")
     saved = json.loads(json.dumps(cfg.to_dict()))
-    assert saved["format_version"] == sm.MODEL_FORMAT_VERSION == 2
+    assert saved["format_version"] == sm.MODEL_FORMAT_VERSION == 3
     assert sm.ModelConfig.from_dict(saved) == cfg.resolved()
     sm.check_checkpoint_format(saved)  # this code's own format loads
     old = {k: v for k, v in saved.items() if k != "format_version"}  # what config.json held before versions
@@ -114,7 +114,9 @@ def test_config_records_its_format_and_old_spa_checkpoints_are_refused(tiny):
     assert "\n" not in str(error.value)
     with pytest.raises(ValueError, match="model format 1"):  # its trees held the (None) SPA fields too
         sm.check_checkpoint_format({**old, "attention": "standard"})
+    with pytest.raises(ValueError, match="model format 2 .*optimiser state"):  # one more optimiser stage then
+        sm.check_checkpoint_format({**saved, "format_version": 2})
     with pytest.raises(ValueError, match="newer than this code"):
-        sm.check_checkpoint_format({**saved, "format_version": 3})
+        sm.check_checkpoint_format({**saved, "format_version": 4})
     with pytest.raises(ValueError, match="not a positive integer"):
         sm.check_checkpoint_format({**saved, "format_version": "two"})

@@ -23,8 +23,8 @@ Schedule = Literal["cosine", "linear", "constant"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
 PARAM_GROUPS: tuple[str, ...] = skipless_models.GROUPS  # declared once, where the labels are given
-TrainableGroup = Literal[tuple(g for g in PARAM_GROUPS if g != "buffer")]  # type: ignore[valid-type]
-"""The parameter groups a learning-rate multiplier may name ("buffer" is always frozen)."""
+TrainableGroup = Literal[tuple(PARAM_GROUPS)]  # type: ignore[valid-type]
+"""The parameter groups a learning-rate multiplier may name (every array leaf of a model is trainable)."""
 TRAINABLE_GROUPS: tuple[str, ...] = get_args(TrainableGroup)
 
 
@@ -228,7 +228,7 @@ def _validate(config: TrainConfig) -> None:
         raise ValueError(f"--warmup={config.warmup} exceeds --steps={config.steps}; pass a shorter warmup.")
     for group, factor in config.lr_multipliers.items():
         if group not in TRAINABLE_GROUPS:
-            raise ValueError(f"--lr-mult {group}={factor}: unknown or frozen parameter group; "
+            raise ValueError(f"--lr-mult {group}={factor}: unknown parameter group; "
                              f"choose from {list(TRAINABLE_GROUPS)}.")
         if not factor >= 0:
             raise ValueError(f"--lr-mult {group}={factor} must be >= 0.")

@@ -1,7 +1,6 @@
 """Optax optimiser: warmup + decay schedule, global-norm clipping, per-group rules.
 
-Per parameter group (labels from `skipless_models.param_groups`):
-- "buffer" (fixed SPA bias / scale): gradients zeroed before anything else, never updated;
+Per parameter group (labels from `skipless_models.param_groups`; every array leaf of a model is trainable):
 - "matrix": the only group with (decoupled) weight decay;
 - every trainable group: its own learning-rate multiplier (`TrainConfig.lr_multipliers`).
 """
@@ -11,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import optax
 
 from .config import PARAM_GROUPS, TrainConfig
@@ -42,8 +40,6 @@ def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:
 
 
 def _group_transform(config: TrainConfig, group: str, schedule: optax.Schedule) -> optax.GradientTransformation:
-    if group == "buffer":
-        return optax.set_to_zero()
     factor = config.multiplier(group)
     parts = []
     if config.optimizer in ("adamw", "adam"):
@@ -67,27 +63,17 @@ def make_optimizer(config: TrainConfig, param_labels: Any) -> optax.GradientTran
 
     **Returns:**
 
-    An `optax.GradientTransformation`: zero buffer gradients → clip by global norm → per-group update.
+    An `optax.GradientTransformation`: clip by global norm → per-group update.
     """
     labels = jax.tree.leaves(param_labels)
     unknown = sorted(set(labels) - set(PARAM_GROUPS))
     if unknown:
         raise ValueError(f"param_groups produced unknown labels {unknown}; expected labels in {list(PARAM_GROUPS)}.")
     schedule = learning_rate_schedule(config)
-    is_buffer = jax.tree.map(lambda label: label == "buffer", param_labels)
-    # The label trees are Equinox modules, hence callable: Optax would call them, so wrap them.
-    chain = [optax.masked(optax.set_to_zero(), lambda _: is_buffer)]
+    chain = []
     if config.grad_clip > 0:
         chain.append(optax.clip_by_global_norm(config.grad_clip))
     groups = {group: _group_transform(config, group, schedule) for group in sorted(set(labels))}
+    # The label tree is an Equinox module, hence callable: Optax would call it, so wrap it.
     chain.append(optax.multi_transform(groups, lambda _: param_labels))
     return optax.chain(*chain)
-
-
-def trainable_global_norm(grads: Any, param_labels: Any) -> jax.Array:
-    """**Returns:** the global L2 norm of `grads` over all non-buffer leaves (a float32 scalar)."""
-    squares = jax.tree.map(
-        lambda g, label: jnp.zeros((), jnp.float32) if label == "buffer" else jnp.sum(jnp.square(g.astype(jnp.float32))),
-        grads, param_labels,
-    )
-    return jnp.sqrt(sum(jax.tree.leaves(squares), jnp.zeros((), jnp.float32)))

@@ -14,7 +14,6 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 import skipless_models
 
 from .state import ModelSetup, TrainState
-from .optim import trainable_global_norm
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
@@ -22,17 +21,15 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P("data", None))
 
 
-def per_layer_grad_norms(grads: Any, labels: Any) -> jax.Array:
+def per_layer_grad_norms(grads: Any) -> jax.Array:
     """L2 norm of the gradient of each block (leaves under `blocks`, which carry a leading depth axis).
 
-    **Arguments:** `grads` (gradient pytree of the parameters), `labels` (optimiser groups; buffers skipped).
+    **Arguments:** `grads` (gradient pytree of the parameters).
 
     **Returns:** float32 `[L]`.
     """
     squares = [
-        jnp.sum(jnp.square(g.astype(jnp.float32)).reshape(g.shape[0], -1), axis=1)
-        for g, label in zip(jax.tree.leaves(grads.blocks), jax.tree.leaves(labels.blocks))
-        if label != "buffer"
+        jnp.sum(jnp.square(g.astype(jnp.float32)).reshape(g.shape[0], -1), axis=1) for g in jax.tree.leaves(grads.blocks)
     ]
     return jnp.sqrt(sum(squares))
 
@@ -68,9 +65,9 @@ def make_train_step(
         metrics = {
             "loss": loss,
             "accuracy": aux["accuracy"],
-            "grad_norm": trainable_global_norm(grads, setup.labels),
+            "grad_norm": optax.global_norm(grads).astype(jnp.float32),
             "lr": jnp.asarray(schedule(state.step), jnp.float32),
-            "layer_grad_norms": per_layer_grad_norms(grads, setup.labels),
+            "layer_grad_norms": per_layer_grad_norms(grads),
         }
         return TrainState(params, opt_state, state.step + 1), metrics
 

@@ -47,8 +47,14 @@ AUTO_UNROLL_MAX_DEPTH = 16
 EXECUTION_FIELDS = ("attention_impl", "remat", "scan_unroll", "format_version")
 # What `to_dict` writes as "format_version" (config.json records it next to every checkpoint). Version 1 (no
 # field) stored each SPA layer's bias and row scale as `[L, T, T]` / `[L, T]` arrays in the parameters;
-# version 2 keeps only the schedule numbers (a static field) and generates both where attention runs.
-MODEL_FORMAT_VERSION = 2
+# version 2 keeps only the schedule numbers (a static field) and generates both where attention runs; version 3
+# has the same parameters, and the trainer's optimiser state lost the (empty) stage that froze those SPA arrays.
+MODEL_FORMAT_VERSION = 3
+# Why each older format cannot be restored by this code (one line each, for `check_checkpoint_format`).
+_OLD_FORMATS = {
+    1: "SPA bias stored as [L, T, T] parameters, and every model's trees holding those fields",
+    2: "its optimiser state holds the stage that froze stored SPA arrays, which no model has since format 2",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,7 +280,8 @@ def check_checkpoint_format(model_dict: dict[str, Any]) -> None:
     Call it on the "model" entry of a run's config.json before restoring its checkpoints. Format 1 (no
     "format_version") is refused for every variant: SPA models stored their `[L, T, T]` bias and `[L, T]` scale as
     parameters, and every model's parameter and optimiser trees had those attention fields (`None` without SPA),
-    so no format-1 tree matches a format-2 model.
+    so no format-1 tree matches a later model. Format 2 is refused too: the trainer's optimiser state then had one
+    more (empty) stage, so its checkpoints do not restore onto this code's state.
     """
     version = model_format_version(model_dict)
     if version > MODEL_FORMAT_VERSION:
@@ -284,7 +291,7 @@ def check_checkpoint_format(model_dict: dict[str, Any]) -> None:
         )
     if version < MODEL_FORMAT_VERSION:
         raise ValueError(
-            f"checkpoint written with model format {version} (SPA bias stored as [L, T, T] parameters, and every "
-            f"model's trees holding those fields); this code reads format {MODEL_FORMAT_VERSION} (SPA bias generated, "
-            "not stored): retrain the run, or restore it with a skipless checkout from before model format 2"
+            f"checkpoint written with model format {version} ({_OLD_FORMATS[version]}); this code reads format "
+            f"{MODEL_FORMAT_VERSION} (SPA bias generated, not stored; every array leaf a parameter): retrain the run, "
+            f"or restore it with a skipless checkout from before model format {version + 1}"
         )

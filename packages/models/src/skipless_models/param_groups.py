@@ -5,7 +5,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 
-GROUPS = ("matrix", "vector", "embedding", "head", "gain", "buffer")
+GROUPS = ("matrix", "vector", "embedding", "head", "gain")
 
 _LABEL_BY_FIELD = {
     "embed": "embedding",
@@ -36,9 +36,9 @@ def param_groups(model: eqx.Module):
     """Label every array leaf for the optimiser.
 
     Labels: "matrix" (dense weights; the only group with weight decay), "vector" (biases, norm gains),
-    "embedding", "head", "gain" (Value-SkipInit α, β; their own learning rate). "buffer" (frozen arrays: map
-    to `optax.set_to_zero()`) stays a group for optimisers, but no leaf of this model carries it: SPA's
-    fixed bias and scale are generated from schedule numbers that are a static field, not parameters.
+    "embedding", "head", "gain" (Value-SkipInit α, β; their own learning rate). Every array leaf is trainable:
+    SPA's fixed bias and scale are generated from schedule numbers held in a static field
+    (`Transformer.spa_levels`), so nothing needs freezing or masking.
 
     **Arguments:** `model`: a `Transformer`.
     **Returns:** a pytree of str with the structure of `eqx.filter(model, eqx.is_array)`.
