@@ -12,6 +12,6 @@ Public API of the comparison tools (import from the modules; nothing heavy is im
   `evals.plots.plot_loss_curves`.
 - `evals.measures`: `curves`, `smoothed`, `steps_to_reach`, `run_measures`, `versus_baseline`.
 - `evals.baselines`: `count_baselines`, `unigram_cross_entropy`, `bigram_cross_entropy_with`.
-- `evals.init_summary`: `init_signal_summary`, `orthogonal_inputs`.
+- `evals.init_summary`: `init_signal_summary` (inputs: `sigprop.orthogonal_inputs`).
 - `evals.perplexity`: `evaluate_checkpoint`, `PerplexityReport`, `eval_windows`, `restore_model`.
 """

@@ -14,22 +14,7 @@ import jax
 import numpy as np
 import sigprop
 import skipless_models
-from jaxtyping import Float
 from skipless_models import ModelConfig
-
-
-def orthogonal_inputs(batch: int, seq_len: int, width: int, seed: int = 0) -> Float[np.ndarray, "B T D"]:
-    """Inputs whose kernel X Xᵀ / D is the identity (orthonormal rows scaled by √D).
-
-    **Arguments:** `batch` B, `seq_len` T, `width` D (needs D ≥ T), `seed`.
-
-    **Returns:** float32 `[B, T, D]`.
-    """
-    if width < seq_len:
-        raise ValueError(f"orthogonal inputs need width >= seq_len (got D={width}, T={seq_len}); use a shorter T.")
-    rng = np.random.default_rng(seed)
-    q = np.linalg.qr(rng.standard_normal((batch, width, seq_len)))[0]  # [B, D, T], orthonormal columns
-    return (np.sqrt(width) * np.swapaxes(q, 1, 2)).astype(np.float32)
 
 
 def init_signal_summary(config: ModelConfig, *, seed: int = 0, batch: int = 2) -> dict[str, float]:
@@ -46,10 +31,11 @@ def init_signal_summary(config: ModelConfig, *, seed: int = 0, batch: int = 2) -
     seq_len = min(config.seq_len, config.width)
     config = config.replace(seq_len=seq_len)
     model = skipless_models.build_model(config, key=jax.random.key(seed), verbose=False)
-    inputs = orthogonal_inputs(batch, seq_len, config.width, seed)
-    outputs = np.asarray(_intermediates(model, inputs)["after_mlp"], np.float64)  # [L, B, T, D]
-    kernels = np.einsum("lbtd,lbsd->lts", outputs, outputs) / (batch * config.width)
-    final_cosine = sigprop.mean_offdiag(sigprop.cosine_from_kernel(kernels[-1]))
+    inputs = sigprop.orthogonal_inputs(batch, seq_len, config.width, seed).astype(np.float32)
+    outputs = np.asarray(_intermediates(model, inputs)["after_mlp"])  # [L, B, T, D]
+    stats = [sigprop.kernel_stats(x) for x in outputs]
+    kernels = np.stack([s.kernel for s in stats])
+    final_cosine = stats[-1].mean_offdiag_cosine
     predicted = skipless_models.predicted_kernels(config)
     if predicted is None:
         error = mean_error = predicted_cosine = math.nan

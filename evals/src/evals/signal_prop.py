@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
+import sigprop
 import tyro
 from sigprop import ATTENTION_KINDS, MLP_ACTIVATIONS
 
@@ -97,20 +98,6 @@ def config_from_args(model, options: SignalPropOptions):
 
 
 # ----- inputs -------------------------------------------------------------------------------------------
-def orthogonal_inputs(batch: int, seq_len: int, width: int, seed: int) -> np.ndarray:
-    """`[B, T, D]` float32 with X_b X_bᵀ / D = I exactly for every sequence (needs T ≤ D)."""
-    if seq_len > width:
-        raise ValueError(
-            f"--inputs orthogonal needs seq_len <= width (got {seq_len} > {width}); raise --width or use --inputs tokens"
-        )
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(batch):
-        q, _ = np.linalg.qr(rng.standard_normal((width, seq_len)))
-        out.append(np.sqrt(width) * q.T)
-    return np.stack(out).astype(np.float32)
-
-
 def token_inputs(batch: int, seq_len: int, vocab_size: int, text: Path | None, seed: int) -> tuple[np.ndarray, str]:
     """`[B, T]` int32 token ids: bytes of a text file (mod vocab_size), else uniform random tokens."""
     rng = np.random.default_rng(seed)
@@ -126,14 +113,7 @@ def token_inputs(batch: int, seq_len: int, vocab_size: int, text: Path | None, s
 
 
 # ----- statistics ---------------------------------------------------------------------------------------
-def _kernel(x_BxTxD: np.ndarray) -> np.ndarray:
-    x = np.asarray(x_BxTxD, np.float64)
-    return np.einsum("btd,bsd->ts", x, x) / (x.shape[0] * x.shape[2])
-
-
 def _mean_offdiag_cosine(kernel: np.ndarray) -> float:
-    import sigprop
-
     return sigprop.mean_offdiag(sigprop.cosine_from_kernel(kernel))
 
 
@@ -144,13 +124,13 @@ def _attention_entropy(a_BxHxTxT: np.ndarray) -> float:
     return float(-(p * np.log(np.clip(p, 1e-300, None))).sum(-1).mean())
 
 
-def layer_records(x_BxTxD, target, where: str, layer: int, attention=None) -> dict:
-    kernel = _kernel(x_BxTxD)
-    norms = np.sqrt(np.clip(np.diagonal(kernel), 0.0, None))
+def layer_records(x_BxTxD, stats: sigprop.KernelStats, target, where: str, layer: int, attention=None) -> dict:
+    """One layer's report line from its representations and their `sigprop.kernel_stats`."""
+    kernel, norms = stats.kernel, stats.norms
     rec = {
         "layer": layer,
         "where": where,
-        "mean_offdiag_cosine": _mean_offdiag_cosine(kernel),
+        "mean_offdiag_cosine": stats.mean_offdiag_cosine,
         "target_mean_offdiag_cosine": None if target is None else _mean_offdiag_cosine(target),
         "max_abs_err": None if target is None else float(np.abs(kernel - target).max()),
         "mean_abs_err": None if target is None else float(np.abs(kernel - target).mean()),
@@ -172,14 +152,17 @@ def run_one(config, inputs: str, batch: int, seed: int, text: Path | None) -> di
 
     model = sm.build_model(config, key=jax.random.key(seed), verbose=True)
     if inputs == "orthogonal":
-        x = jnp.asarray(orthogonal_inputs(batch, config.seq_len, config.width, seed))
+        if config.seq_len > config.width:
+            raise ValueError(f"--inputs orthogonal needs seq_len <= width (got {config.seq_len} > {config.width}); "
+                             "raise --width or use --inputs tokens")
+        x = jnp.asarray(sigprop.orthogonal_inputs(batch, config.seq_len, config.width, seed), jnp.float32)
         source = "orthogonal (Σ_0 = I)"
     else:
         tokens, source = token_inputs(batch, config.seq_len, config.vocab_size, text, seed)
         x = jnp.asarray(tokens)
     out = eqx.filter_jit(lambda m, x: m.intermediates(x))(model, x)
     out = jax.tree.map(lambda a: np.asarray(a, np.float32), out)
-    kernel_in = _kernel(out["input"])
+    kernel_in = sigprop.kernel_stats(out["input"]).kernel
     predicted = sm.predicted_kernels(config, kernel_in=kernel_in)
     layers, kernels = [], {"after_attention": [], "after_mlp": []}
     for l in range(config.depth):
@@ -188,8 +171,9 @@ def run_one(config, inputs: str, batch: int, seed: int, text: Path | None) -> di
                 continue
             target = None if predicted is None else predicted[l][where]
             att = out["attention"][l] if where == "after_attention" else None
-            layers.append(layer_records(out[where][l], target, where, l + 1, att))
-            kernels[where].append(_kernel(out[where][l]))
+            stats = sigprop.kernel_stats(out[where][l])
+            layers.append(layer_records(out[where][l], stats, target, where, l + 1, att))
+            kernels[where].append(stats.kernel)
     final_key = "after_mlp" if config.use_mlp else "after_attention"
     return {
         "config": config.to_dict(),

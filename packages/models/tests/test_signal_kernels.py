@@ -12,14 +12,12 @@ import skipless_models as sm
 
 def orthogonal_inputs(seq_len: int, width: int, seed: int = 0) -> np.ndarray:
     """`[1, T, D]` inputs with X Xᵀ / D = I exactly (T ≤ D)."""
-    g = np.random.default_rng(seed).standard_normal((width, seq_len))
-    q, _ = np.linalg.qr(g)
-    return (np.sqrt(width) * q.T)[None]
+    return sigprop.orthogonal_inputs(1, seq_len, width, seed)
 
 
 def empirical_kernels(x_LxBxTxD) -> np.ndarray:
-    x = np.asarray(x_LxBxTxD, np.float64)
-    return np.einsum("lbtd,lbsd->lts", x, x) / (x.shape[1] * x.shape[3])
+    """`[L, T, T]`: each layer's `sigprop.kernel_stats(...).kernel`."""
+    return np.stack([sigprop.kernel_stats(x).kernel for x in np.asarray(x_LxBxTxD)])
 
 
 def _intermediates(model, x):

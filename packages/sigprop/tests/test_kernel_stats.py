@@ -1,19 +1,31 @@
 """Empirical kernel statistics, rank collapse of uniform attention, and E-SPA keeping its target."""
 
 import numpy as np
+import pytest
 
 import sigprop
 
 
 def _orthogonal_inputs(seq_len: int, width: int, seed: int = 0) -> np.ndarray:
-    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((width, seq_len)))
-    return q.T * np.sqrt(width)  # rows orthogonal with squared norm d: Σ_0 = I
+    return sigprop.orthogonal_inputs(1, seq_len, width, seed)[0]
+
+
+def test_orthogonal_inputs_have_the_identity_kernel_in_every_sequence():
+    x = sigprop.orthogonal_inputs(3, 5, 8, seed=2)
+    assert x.shape == (3, 5, 8) and x.dtype == np.float64
+    for b in range(3):  # rows orthogonal with squared norm d: X Xᵀ / d = I
+        np.testing.assert_allclose(x[b] @ x[b].T / 8, np.eye(5), atol=1e-12)
+    assert not np.allclose(x[0], x[1])  # independent sequences
+    np.testing.assert_array_equal(x, sigprop.orthogonal_inputs(3, 5, 8, seed=2))
+    with pytest.raises(ValueError, match="seq_len <= width"):
+        sigprop.orthogonal_inputs(1, 9, 8)
 
 
 def test_kernel_stats_against_direct_loops():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 5, 8))
     stats = sigprop.kernel_stats(x)
+    np.testing.assert_array_equal(sigprop.empirical_kernel(x), stats.kernel)
     t = 5
     kernel = np.zeros((t, t))
     for b in range(3):

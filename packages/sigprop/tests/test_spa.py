@@ -136,3 +136,34 @@ def test_explicit_gamma_schedule_is_used():
     layers = sigprop.spa_layers("espa", 3, 10, gammas=gammas)
     np.testing.assert_allclose(layers[-1].kernel[9, 0], np.exp(-0.1 * 9))
     assert [x.gamma for x in layers] == [1.0, 0.4, 0.1]
+
+
+@pytest.mark.parametrize("kind, causal", [("espa", True), ("espa", False), ("uspa", True), ("uspa", False)])
+def test_attention_matrices_stream_the_spa_layers_attention(kind, causal):
+    """One layer at a time from the schedule numbers: the same A_l as the full `SPALayer` records."""
+    depth, seq_len = 4, 12
+    levels = sigprop.spa_levels(kind, depth, seq_len, causal=causal)
+    layers = sigprop.spa_layers(kind, depth, seq_len, causal=causal)
+    streamed = sigprop.attention_matrices(kind, depth, seq_len, levels=levels, causal=causal)
+    assert not isinstance(streamed, list)
+    for got, layer in zip(streamed, layers, strict=True):
+        np.testing.assert_allclose(got, layer.attention, atol=1e-12)
+        np.testing.assert_allclose(got @ layer.kernel_in @ got.T, layer.kernel, atol=1e-10)
+    assert list(sigprop.attention_matrices("value_skipinit", 2, 3))[1].tolist() == np.eye(3).tolist()
+    uniform = list(sigprop.attention_matrices("standard", 2, 3))
+    np.testing.assert_allclose(uniform[0], [[1, 0, 0], [0.5, 0.5, 0], [1 / 3, 1 / 3, 1 / 3]])
+    with pytest.raises(ValueError, match="schedule levels"):
+        next(sigprop.attention_matrices(kind, depth, seq_len))
+
+
+def test_predicted_kernels_with_a_norm_before_each_sub_block():
+    """`normalise`: each sub-block reads the cosine of the kernel (what a LayerNorm makes of it), checked against
+    explicit representations normalised per position and mixed by the attention (float64, exact at init)."""
+    seq_len, width = 6, 64
+    layers = sigprop.spa_layers("uspa", 3, seq_len, rho_final=0.6)
+    x = sigprop.orthogonal_inputs(1, seq_len, width, seed=3)[0] * np.linspace(0.5, 2.0, seq_len)[:, None]
+    predicted = sigprop.predict_kernels(layers, None, sigprop.empirical_kernel(x), normalise=True)
+    for layer, want in zip(layers, predicted, strict=True):
+        x = x / np.sqrt(np.mean(x**2, axis=1, keepdims=True))  # RMS-normalise each position (orthogonal rows)
+        x = layer.attention @ x
+        np.testing.assert_allclose(sigprop.empirical_kernel(x), want["after_attention"], atol=1e-10)

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+# The one masked-logit value of every attention path (reference, XLA, Pallas tiles, SPA bias, the models' explicit
+# matrices). Large and finite: adding it to a logit must still give a finite number after softmax's max-subtraction.
 MASK_VALUE = -1e30
 
 

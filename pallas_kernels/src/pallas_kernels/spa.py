@@ -27,8 +27,7 @@ from jaxtyping import Array, Float
 
 from sigprop.kinds import SPA_KINDS
 
-# Large and finite: adding it to a logit must still give a finite number after softmax's max-subtraction.
-MASK_VALUE = -1e30
+from pallas_kernels.reference import MASK_VALUE  # noqa: F401  (also the masked bias value here; tiles import it)
 
 # E-SPA coefficient vector: index of each scalar.
 LOG_DIAG, LOG_OFFDIAG, LOG_FIRST_COL, GAMMA, DIAG, GEOMETRIC, FIRST_COL, _UNUSED = range(8)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import functools
 
 import jax
 import numpy as np
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
+from threadpoolctl import ThreadpoolController
 
 
 def normal(key: PRNGKeyArray, shape: tuple[int, ...], std: float) -> Float[Array, "..."]:
@@ -17,47 +16,17 @@ def normal(key: PRNGKeyArray, shape: tuple[int, ...], std: float) -> Float[Array
     return std * jax.random.normal(key, shape, jnp.float32)
 
 
-@functools.lru_cache(maxsize=1)
-def _openblas_thread_controls():
-    """(get, set) of the OpenBLAS bundled with numpy, or None (found through the process's mapped files)."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line})
-    except OSError:
-        return None
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", ""), ("scipy_openblas", "")):
-            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-            put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-            if get is not None and put is not None:
-                return get, put
-    return None
-
-
-@contextlib.contextmanager
-def _single_threaded_blas():
-    # Small LAPACK calls with OpenBLAS threads on a busy 2-core machine took seconds (10 s for eight
-    # 512×128 QRs, 0.2 s single-threaded), so the init QR runs on one thread and restores the setting.
-    controls = _openblas_thread_controls()
-    if controls is None:
-        yield
-        return
-    get, put = controls
-    before = get()
-    put(1)
-    try:
-        yield
-    finally:
-        put(before)
+@functools.cache
+def _blas_threads() -> ThreadpoolController:
+    """The process's BLAS thread pools (numpy's OpenBLAS), found once by threadpoolctl."""
+    return ThreadpoolController()
 
 
 def _orthonormal_columns_host(g: np.ndarray) -> np.ndarray:
     """Q of a float64 QR on the host, signs fixed by diag(R) (Haar-distributed); batched over leading axes."""
-    with _single_threaded_blas():
+    # Small LAPACK calls with OpenBLAS threads on a busy 2-core machine took seconds (see the package README,
+    # "Orthogonal init"), so the QR runs on one BLAS thread and the setting is restored after it.
+    with _blas_threads().limit(limits=1, user_api="blas"):
         q, r = np.linalg.qr(np.asarray(g, np.float64))
     signs = np.sign(np.diagonal(r, axis1=-2, axis2=-1))
     signs[signs == 0] = 1.0

@@ -57,26 +57,13 @@ def spa_layers(config: ModelConfig) -> list:
     return sigprop.spa_layers(**_sigprop_kwargs(*_spa_request(config)))
 
 
-def _spa_attention(kind: str, seq_len: int, prev: float, level: float, causal: bool) -> np.ndarray:
-    if kind == "espa":  # causal only (ModelConfig refuses non-causal E-SPA: no closed form)
-        return sigprop.espa_attention(seq_len, prev, level)
-    return sigprop.uspa_attention(seq_len, prev, level, causal=causal)
-
-
 def _attention_matrices(config: ModelConfig) -> Iterator[np.ndarray] | None:
-    """One `[T, T]` matrix per layer, made when asked for (at most one layer's matrix alive at a time)."""
-    if config.is_spa:
-        levels = spa_levels(config)
-        return (
-            _spa_attention(config.attention, config.seq_len, levels[l - 1], levels[l], config.causal)
-            for l in range(1, len(levels))
-        )
-    if config.attention == "value_skipinit":
-        return (np.eye(config.seq_len) for _ in range(config.depth))
-    if config.resolved_init != "sigprop":
+    """One `[T, T]` matrix per layer (`sigprop.attention_matrices`, made when asked for); None where attention at
+    init depends on the input (standard attention with W_Q ≠ 0)."""
+    if config.attention == "standard" and config.resolved_init != "sigprop":
         return None
-    uniform = sigprop.uniform_causal_attention(config.seq_len)
-    return (uniform for _ in range(config.depth))
+    levels = spa_levels(config) if config.is_spa else None
+    return sigprop.attention_matrices(config.attention, config.depth, config.seq_len, levels=levels, causal=config.causal)
 
 
 def attention_at_init(config: ModelConfig) -> list[np.ndarray] | None:
@@ -102,15 +89,9 @@ def _predictions(config: ModelConfig, kernel_in: np.ndarray | None) -> Iterator[
     kernel_map = (
         sigprop.mlp_kernel_map(config.mlp_activation, alpha=tat_alpha(config)) if config.use_mlp else None
     )
-    kernel = np.eye(config.seq_len) if kernel_in is None else np.asarray(kernel_in, np.float64)
-    for a in _attention_matrices(config):
-        if config.block == "skipless_ln":  # the LayerNorm before each sub-block: unit diagonal
-            kernel = sigprop.cosine_from_kernel(kernel)
-        after_attention = a @ kernel @ a.T
-        kernel = after_attention
-        if kernel_map is not None:
-            kernel = kernel_map(sigprop.cosine_from_kernel(after_attention) if config.block == "skipless_ln" else kernel)
-        yield {"after_attention": after_attention, "after_mlp": kernel}
+    return sigprop.iter_predicted_kernels(
+        _attention_matrices(config), kernel_map, kernel_in, normalise=config.block == "skipless_ln"
+    )
 
 
 def predicted_kernels(config: ModelConfig, kernel_in: np.ndarray | None = None) -> list[dict[str, np.ndarray]] | None:

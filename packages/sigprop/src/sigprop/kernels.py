@@ -140,18 +140,37 @@ def cosine_by_distance(cosine: np.ndarray) -> np.ndarray:
     return np.array([np.diagonal(cosine, offset=-k).mean() for k in range(t)])
 
 
+def orthogonal_inputs(batch: int, seq_len: int, width: int, seed: int = 0) -> np.ndarray:
+    """Inputs whose kernel is the identity exactly, X_b X_bᵀ / d = I for every sequence b (the theory's Σ_0).
+
+    Each sequence is √d times the transposed Q of a QR of a `[d, T]` standard normal draw (`numpy.random.default_rng
+    (seed)`, sequence after sequence). **Arguments:** `batch` B, `seq_len` T, `width` d (needs T ≤ d), `seed`.
+    **Returns:** `[B, T, d]` float64.
+    """
+    if seq_len > width:
+        raise ValueError(f"orthogonal inputs need seq_len <= width (got {seq_len} > {width})")
+    q = np.linalg.qr(np.random.default_rng(seed).standard_normal((batch, width, seq_len)))[0]  # orthonormal columns
+    return np.sqrt(width) * np.swapaxes(q, 1, 2)
+
+
+def empirical_kernel(x: np.ndarray) -> np.ndarray:
+    """Σ = X Xᵀ / d averaged over the batch. **Arguments:** `x` `[T, d]` or `[B, T, d]` (any float dtype; computed in
+    float64). **Returns:** `[T, T]` float64."""
+    x = np.asarray(x, np.float64)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3:
+        raise ValueError(f"expected [T, d] or [B, T, d] representations, got shape {x.shape}")
+    return np.einsum("btd,bsd->ts", x, x) / (x.shape[0] * x.shape[2])
+
+
 def kernel_stats(x: np.ndarray) -> KernelStats:
     """Kernel statistics of representations.
 
     **Arguments:** `x`: `[T, d]` or `[B, T, d]` (any float dtype; computed in float64).
     **Returns:** a `KernelStats`.
     """
-    x = np.asarray(x, np.float64)
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim != 3:
-        raise ValueError(f"expected [T, d] or [B, T, d] representations, got shape {x.shape}")
-    kernel = np.einsum("btd,bsd->ts", x, x) / (x.shape[0] * x.shape[2])
+    kernel = empirical_kernel(x)
     cos = cosine_from_kernel(kernel)
     return KernelStats(
         kernel=kernel,

@@ -9,11 +9,13 @@ values stay available as `TAT_PRESET`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import numpy as np
 
 from sigprop.kernels import cosine_from_kernel, mean_offdiag
 from sigprop.kinds import ATTENTION_KINDS, SPA_KINDS, MLP_ACTIVATIONS as _ACTIVATIONS
-from sigprop.spa import predict_kernels, spa_layers
+from sigprop.spa import predict_kernels, spa_attention, spa_levels
 from sigprop.tat import mlp_kernel_map, tat_slope
 
 DEFAULT_ETA = 0.5
@@ -28,6 +30,30 @@ def uniform_causal_attention(seq_len: int) -> np.ndarray:
     """Attention of standard causal softmax attention with zero logits: A[i, j] = 1/(i+1) for j ≤ i."""
     a = np.tril(np.ones((seq_len, seq_len)))
     return a / a.sum(axis=1, keepdims=True)
+
+
+def attention_matrices(
+    attention: str, depth: int, seq_len: int, *, levels: Sequence[float] | None = None, causal: bool = True
+) -> Iterator[np.ndarray]:
+    """Per-layer attention matrices at initialisation (W_Q = 0), `[T, T]` float64 each, made one layer at a time.
+
+    "standard" is uniform causal attention, "value_skipinit" the identity (α = 1, β = 0), SPA kinds their A_l from
+    the schedule `levels` (γ_0 = inf, …, γ_L or ρ_0 = 0, …, ρ_L: `spa_levels`; its length sets the depth).
+    """
+    if attention in SPA_KINDS:
+        if levels is None:
+            raise ValueError(f"{attention} attention needs its schedule levels (sigprop.spa_levels)")
+        for l in range(1, len(levels)):
+            yield spa_attention(attention, seq_len, float(levels[l - 1]), float(levels[l]), causal=causal)
+        return
+    if attention == "standard":
+        uniform = uniform_causal_attention(seq_len)
+        yield from (uniform for _ in range(depth))
+        return
+    if attention == "value_skipinit":
+        yield from (np.eye(seq_len) for _ in range(depth))
+        return
+    raise ValueError(f"unknown attention {attention!r}: use one of {ATTENTION_KINDS}")
 
 
 def attention_at_init(
@@ -45,12 +71,9 @@ def attention_at_init(
 
     "standard" is uniform causal attention, "value_skipinit" the identity (α = 1, β = 0), SPA kinds their A_l.
     """
-    if attention == "standard":
-        return [uniform_causal_attention(seq_len)] * depth
-    if attention == "value_skipinit":
-        return [np.eye(seq_len)] * depth
+    levels = None
     if attention in SPA_KINDS:
-        layers = spa_layers(
+        levels = spa_levels(
             attention,
             depth,
             seq_len,
@@ -60,8 +83,7 @@ def attention_at_init(
             mlp_activation=mlp_activation if mlp_activation != "none" else "linear",
             mlp_alpha=mlp_alpha,
         )
-        return [x.attention for x in layers]
-    raise ValueError(f"unknown attention {attention!r}: use one of {ATTENTION_KINDS}")
+    return list(attention_matrices(attention, depth, seq_len, levels=levels))
 
 
 def predicted_final_cosine(

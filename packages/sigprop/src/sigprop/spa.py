@@ -15,6 +15,7 @@ A_l Σ_{l−1} A_lᵀ = Σ_l [derived]. Kernel budgets:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,17 +71,31 @@ def _target_kernel(kind: str, seq_len: int, level: float) -> np.ndarray:
     return exponential_kernel(seq_len, level) if kind == "espa" else uniform_kernel(seq_len, level)
 
 
-def _layer_attention(kind, seq_len, prev, level, causal, kernel_in, kernel):
-    """(attention, bias, scale) of one layer: closed forms where they exist, numerical roots elsewhere."""
+def spa_attention(kind: str, seq_len: int, prev: float, level: float, *, causal: bool = True) -> np.ndarray:
+    """One SPA layer's attention A_l at initialisation, from its two schedule numbers (level[l−1], level[l]).
+
+    Closed forms for causal E-SPA (exp of `espa_log_bias`) and U-SPA (both masks); non-causal E-SPA has none, and
+    is solved numerically from the two target kernels (`spa_matrix`). **Returns:** `[T, T]` float64.
+    """
     if kind == "espa" and causal:
-        bias = espa_log_bias(seq_len, prev, level)
-        return np.exp(bias), bias, espa_row_scale(seq_len, prev, level)
+        return np.exp(espa_log_bias(seq_len, prev, level))
     if kind == "uspa":
-        attention = uspa_attention(seq_len, prev, level, causal=causal)
+        return uspa_attention(seq_len, prev, level, causal=causal)
+    if kind != "espa":
+        raise ValueError(f"unknown SPA kind {kind!r}: use one of {SPA_KINDS}")
+    kernels = (_target_kernel(kind, seq_len, prev), _target_kernel(kind, seq_len, level))
+    return spa_matrix(*kernels, causal=causal)
+
+
+def _layer_attention(kind, seq_len, prev, level, causal):
+    """(attention, bias, scale) of one layer."""
+    attention = spa_attention(kind, seq_len, prev, level, causal=causal)
+    if kind == "espa" and causal:
+        return attention, espa_log_bias(seq_len, prev, level), espa_row_scale(seq_len, prev, level)
+    if kind == "uspa":
         with np.errstate(divide="ignore"):
             bias = np.log(attention)
         return attention, bias, uspa_row_scale(seq_len, prev, level, causal=causal)
-    attention = spa_matrix(kernel_in, kernel, causal=causal)  # non-causal E-SPA: no closed form
     bias, scale = attention_to_bias_scale(attention, causal=causal)
     return attention, bias, scale
 
@@ -90,7 +105,7 @@ def _build_layers(kind: str, seq_len: int, levels: np.ndarray, causal: bool) -> 
     layers = []
     for l in range(1, len(levels)):
         prev, level = float(levels[l - 1]), float(levels[l])
-        attention, bias, scale = _layer_attention(kind, seq_len, prev, level, causal, kernels[l - 1], kernels[l])
+        attention, bias, scale = _layer_attention(kind, seq_len, prev, level, causal)
         espa = kind == "espa"
         layers.append(
             SPALayer(
@@ -108,33 +123,50 @@ def _build_layers(kind: str, seq_len: int, levels: np.ndarray, causal: bool) -> 
     return layers
 
 
-def predict_kernels(
-    attentions: list[np.ndarray] | list[SPALayer],
+def iter_predicted_kernels(
+    attentions: Iterable[np.ndarray] | Iterable[SPALayer],
     mlp_kernel_map: KernelMap | None = None,
     kernel_in: np.ndarray | None = None,
-) -> list[dict[str, np.ndarray]]:
-    """The theory's prediction of a vanilla network's kernel, layer by layer.
+    *,
+    normalise: bool = False,
+) -> Iterator[dict[str, np.ndarray]]:
+    """The theory's prediction of a skipless network's kernel, one layer at a time (each attention matrix is read
+    when its layer comes, so a generator of matrices keeps one `[T, T]` matrix alive).
 
     Attention with value-independent matrix A (W_Q = 0) and orthogonal W_V, W_O maps Σ → A Σ Aᵀ; an MLP block with
-    scale-preserving weights maps Σ entrywise through its activation's kernel map.
+    scale-preserving weights maps Σ entrywise through its activation's kernel map; a normalisation before each
+    sub-block (`normalise`, skipless+LN) turns Σ into its cosine (unit diagonal) first.
 
     **Arguments:**
     - `attentions`: per layer an `[T, T]` attention matrix (or `SPALayer`s).
     - `mlp_kernel_map`: the MLP's kernel map (see `sigprop.mlp_kernel_map`), None for attention-only stacks.
     - `kernel_in`: `[T, T]` input kernel, default the identity (orthogonal inputs).
+    - `normalise`: normalise the kernel before each sub-block.
 
-    **Returns:** per layer a dict with `after_attention` and `after_mlp` (`[T, T]` float64).
+    **Yields:** per layer a dict with `after_attention` and `after_mlp` (`[T, T]` float64).
     """
-    mats = [x.attention if isinstance(x, SPALayer) else np.asarray(x, np.float64) for x in attentions]
-    if not mats:
-        return []
-    kernel = np.eye(mats[0].shape[0]) if kernel_in is None else np.asarray(kernel_in, np.float64)
-    out = []
-    for a in mats:
+    kernel = None if kernel_in is None else np.asarray(kernel_in, np.float64)
+    for x in attentions:
+        a = x.attention if isinstance(x, SPALayer) else np.asarray(x, np.float64)
+        kernel = np.eye(a.shape[0]) if kernel is None else kernel
+        if normalise:
+            kernel = cosine_from_kernel(kernel)
         after_attention = a @ kernel @ a.T
-        kernel = after_attention if mlp_kernel_map is None else mlp_kernel_map(after_attention)
-        out.append({"after_attention": after_attention, "after_mlp": kernel})
-    return out
+        kernel = after_attention
+        if mlp_kernel_map is not None:
+            kernel = mlp_kernel_map(cosine_from_kernel(after_attention) if normalise else after_attention)
+        yield {"after_attention": after_attention, "after_mlp": kernel}
+
+
+def predict_kernels(
+    attentions: Iterable[np.ndarray] | Iterable[SPALayer],
+    mlp_kernel_map: KernelMap | None = None,
+    kernel_in: np.ndarray | None = None,
+    *,
+    normalise: bool = False,
+) -> list[dict[str, np.ndarray]]:
+    """`iter_predicted_kernels` as a list (every layer's `[T, T]` kernels at once)."""
+    return list(iter_predicted_kernels(attentions, mlp_kernel_map, kernel_in, normalise=normalise))
 
 
 def final_mean_cosine(predicted: list[dict[str, np.ndarray]]) -> float:
