@@ -2,9 +2,8 @@
 
     python -m evals.bench_memory [--depth 72] [--width 128] [--seq-len 2048] [--attention espa] [--out FILE]
 
-Builds the model, the trainer's optimiser (`train.optim.make_optimizer`, per-group rules, SPA buffers frozen
-where a model has any) and one jitted, donated step (gradient of the loss with respect to every array leaf,
-as `train.step` takes it), then reports: the process's peak resident memory (`ru_maxrss`) after the imports,
+Builds the model, the trainer's optimiser (`train.optim.make_optimizer`, per-group rules) and one jitted, donated
+step (gradient of the loss with respect to every array leaf, as `train.step` takes it), then reports: the process's peak resident memory (`ru_maxrss`) after the imports,
 after the initialisation and after the step; the bytes of the model's array leaves and its largest leaf; and XLA's
 own account of the compiled step (arguments, outputs, temporaries). Only APIs that every version of the model
 package has are used, so the same script measures an older checkout (put its `src` folders first on PYTHONPATH).

@@ -219,9 +219,7 @@ def plot(runs: list[dict], path: Path) -> None:
     ax.set_title("cosine vs depth (dashed: theory)")
     ax.legend(fontsize=8)
     for ax, l in zip(axes[1:], picks):
-        kernel = main["_kernels"][l - 1]
-        d = np.sqrt(np.clip(np.diagonal(kernel), 1e-300, None))
-        im = ax.imshow(kernel / np.outer(d, d), vmin=-1, vmax=1, cmap="RdBu_r")
+        im = ax.imshow(sigprop.cosine_from_kernel(main["_kernels"][l - 1]), vmin=-1, vmax=1, cmap="RdBu_r")
         ax.set_title(f"{_label(main)}: cosine, layer {l}")
         fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
