@@ -65,7 +65,7 @@ def make_train_step(
         metrics = {
             "loss": loss,
             "accuracy": aux["accuracy"],
-            "grad_norm": optax.global_norm(grads).astype(jnp.float32),
+            "grad_norm": optax.tree.norm(grads).astype(jnp.float32),
             "lr": jnp.asarray(schedule(state.step), jnp.float32),
             "layer_grad_norms": per_layer_grad_norms(grads),
         }
