@@ -27,6 +27,8 @@ METHODS: dict[str, dict[str, Any]] = {
     "preln": dict(block="preln", attention="standard", mlp_activation="gelu"),
     **{f"{prefix}-{_SHORT_KIND.get(kind, kind)}": dict(block=block, attention=kind, mlp_activation="tat_leaky_relu")
        for block, prefix in _BLOCK_PREFIX.items() for kind in ATTENTION_KINDS},
+    # the norm-free residual block with E-SPA attention (our reading of the abstract's first claim; evals.protocol_suite)
+    "nf-espa": dict(block="nf_residual", attention="espa", mlp_activation="tat_leaky_relu"),
 }
 BASELINE = "preln"
 ROLES = ("sweep", "seed", "ablation", "horizon")

@@ -43,6 +43,7 @@ from sigprop.network import (
     predicted_final_cosine,
     uniform_causal_attention,
 )
+from sigprop.residual import predict_residual_kernels, residual_branch_weight, residual_target_cosine
 from sigprop.schedules import check_espa_gammas, espa_gammas, uspa_rhos
 from sigprop.spa import SPALayer, final_mean_cosine, predict_kernels, spa_layers, spa_levels
 from sigprop.tat import (
@@ -94,8 +95,11 @@ __all__ = [
     "mlp_kernel_map",
     "predict_kernels",
     "predicted_final_cosine",
+    "predict_residual_kernels",
     "quadrature_kernel_map",
     "relu_cmap",
+    "residual_branch_weight",
+    "residual_target_cosine",
     "spa_layers",
     "spa_levels",
     "spa_matrix",
