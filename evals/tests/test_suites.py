@@ -32,7 +32,8 @@ def test_cpu_small_has_the_issue_matrix():
     for r in suite.runs:
         if r.role == "sweep":
             sweeps.setdefault(r.method, []).append(r.lr)
-    assert set(sweeps) == set(METHODS) and all(len(v) >= 2 for v in sweeps.values())
+    # cpu-small is the earlier matrix: every method but those added after it ran (the norm-free residual one)
+    assert set(sweeps) == set(METHODS) - {"nf-espa"} and all(len(v) >= 2 for v in sweeps.values())
     assert {r.method for r in suite.runs if r.role == "seed"} >= {"preln", "vanilla-espa", "ln-espa"}
     changed = set().union(*[set(r.model) | set(r.train) for r in suite.runs if r.role == "ablation"])
     assert changed >= {"tat_eta", "gamma_final", "kernel_budget", "lr_multipliers"}

@@ -30,3 +30,12 @@ def test_unknown_best_and_missing_eval_are_said_plainly():
     assert "eval: none" in text and "best possible: unknown" in text and "(steps none)" in text
     assert "--resume --out r\n" in text + "\n" and "--steps" not in text
     assert bits_per_byte(1.0, None) is None
+
+
+def test_generated_source_names_its_optimum():
+    lines = summary_lines(out="r", headline="finished at step 4", train_loss=4.0, train_step=4, eval_loss=3.5,
+                          entropy_rate=3.1, per_token_bytes=None, checkpoint_steps=[4],
+                          data="generated:valid.txt", steps=4, finished=True)
+    text = "\n".join(lines)
+    assert "best possible 3.1000 nats/token (optimal loss of the generated source at this T)" in text
+    assert "eval gap 0.4000 nats/token" in text and "embedded corpus" not in text

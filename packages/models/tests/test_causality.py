@@ -11,7 +11,7 @@ import skipless_models as sm
 @pytest.mark.parametrize(
     "block, attention, position",
     [("vanilla", "espa", "none"), ("vanilla", "uspa", "rope"), ("preln", "standard", "learned"),
-     ("skipless_ln", "value_skipinit", "rope")],
+     ("skipless_ln", "value_skipinit", "rope"), ("nf_residual", "espa", "none")],
 )
 def test_future_tokens_do_not_change_past_logits(tiny, run_fast, block, attention, position):
     cfg = tiny(block=block, attention=attention, position=position, seq_len=8)

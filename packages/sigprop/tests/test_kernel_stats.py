@@ -92,3 +92,53 @@ def test_default_knobs_keep_the_final_kernel_in_the_intended_band():
     tat = sigprop.predicted_final_cosine("espa", 16, 128, eta=0.9, gamma_final=0.005)
     assert tat > 0.95
     assert sigprop.predicted_final_cosine("standard", 16, 128) > 0.999
+
+
+def test_residual_prediction_matches_a_wide_random_residual_network():
+    # Independent oracle for predict_residual_kernels: explicit wide norm-free residual networks x ← a x + b f(x)
+    # (Gaussian fan-in weights). The prediction is an expectation over the weights (the cross terms x·f(x) vanish
+    # only on average), so the empirical kernel is averaged over independent networks.
+    seq_len, width, depth, b, draws = 8, 512, 4, 0.6, 48
+    a = np.sqrt(1 - b * b)
+    rng = np.random.default_rng(7)
+    gaussian = lambda: rng.standard_normal((width, width)) / np.sqrt(width)
+    alpha = sigprop.tat_slope(depth, 0.5)
+    layers = sigprop.spa_layers("espa", depth, seq_len, gamma_final=0.3)
+    kernel_map = sigprop.mlp_kernel_map("tat_leaky_relu", alpha=alpha)
+    predicted = sigprop.predict_residual_kernels([l.attention for l in layers], kernel_map, b)
+    empirical = np.zeros((depth, 2, seq_len, seq_len))
+    for draw in range(draws):
+        x = _orthogonal_inputs(seq_len, width, seed=draw)
+        for l, layer in enumerate(layers):
+            x = a * x + b * (layer.attention @ x) @ gaussian()
+            empirical[l, 0] += x @ x.T / width / draws
+            h = x @ gaussian()
+            h = sigprop.tat_scale(alpha) * np.maximum(h, alpha * h)
+            x = a * x + b * h @ gaussian()
+            empirical[l, 1] += x @ x.T / width / draws
+    want = np.stack([[p["after_attention"], p["after_mlp"]] for p in predicted])
+    # 48 draws at D = 512 leave a standard error of ~0.015 per entry; the vanilla prediction is 0.1+ away
+    np.testing.assert_allclose(empirical, want, atol=0.06)
+    assert np.abs(empirical - want).mean() < 0.015
+    vanilla = sigprop.predict_kernels(layers, kernel_map)[-1]["after_mlp"]
+    final = sigprop.mean_offdiag(sigprop.cosine_from_kernel(predicted[-1]["after_mlp"]))
+    # the shortcut keeps the kernel closer to the input's than the vanilla network does
+    assert final < sigprop.mean_offdiag(sigprop.cosine_from_kernel(vanilla)) - 0.05
+
+
+def test_residual_branch_weight_hits_the_budget_and_shrinks_with_depth():
+    alpha_of = lambda depth: sigprop.tat_slope(depth, 0.5)
+    target = sigprop.residual_target_cosine("espa", 32, gamma_final=0.2, rho_final=0.3)
+    np.testing.assert_allclose(target, sigprop.mean_offdiag(sigprop.exponential_kernel(32, 0.2)))
+    assert sigprop.residual_target_cosine("uspa", 32, gamma_final=0.2, rho_final=0.3) == 0.3
+    weights = []
+    for depth in (4, 16, 64):
+        mats = [sigprop.uniform_causal_attention(32)] * depth
+        kernel_map = sigprop.mlp_kernel_map("tat_leaky_relu", alpha=alpha_of(depth))
+        b = sigprop.residual_branch_weight(mats, kernel_map, target)
+        final = sigprop.predict_residual_kernels(mats, kernel_map, b)[-1]["after_mlp"]
+        assert abs(sigprop.mean_offdiag(sigprop.cosine_from_kernel(final)) - target) < 1e-4
+        weights.append(b)
+    assert weights[0] > weights[1] > weights[2] > 0
+    # a gentle branch needs no down-weighting: identity attention, linear MLP keep Σ = I
+    assert sigprop.residual_branch_weight([np.eye(8)] * 4, None, 0.5) == 1.0

@@ -44,14 +44,16 @@ def summary_lines(*, out: str | pathlib.Path, headline: str, train_loss: float |
         evaluation = f"eval {eval_loss:.4f} nats/token" + (f" = {bpb:.4f} bits/byte" if bpb is not None else "")
     lines.append(f"  loss         {train}, {evaluation}")
     if entropy_rate is not None:
-        best = f"  best possible {entropy_rate:.4f} nats/token (entropy rate of the embedded corpus)"
+        source = ("optimal loss of the generated source at this T" if str(data).startswith("generated")
+                  else "entropy rate of the embedded corpus")
+        best = f"  best possible {entropy_rate:.4f} nats/token ({source})"
         if eval_loss is not None:
             gap = eval_loss - entropy_rate
             gap_bpb = bits_per_byte(gap, per_token_bytes)
             best += f"; eval gap {gap:.4f} nats/token" + (f" = {gap_bpb:.4f} bits/byte" if gap_bpb is not None else "")
         lines.append(best)
     else:
-        lines.append("  best possible: unknown for this data (known only for the embedded corpus)")
+        lines.append("  best possible: unknown for this data (known only for the embedded corpus and the generated source)")
     listed = ", ".join(map(str, checkpoint_steps)) if checkpoint_steps else "none"
     lines += [
         f"  checkpoints  {folder}/checkpoints (steps {listed})",

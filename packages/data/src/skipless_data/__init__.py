@@ -10,9 +10,15 @@ Public API:
 - `TokenWindows`: random access to the fixed-length windows of a split; `split_tokens`: a
   whole split's token stream.
 - `embedded_corpus`: the generated default corpus with an exact entropy rate.
+- `generated_source`, `GeneratedSource`, `fit_source`: an unbounded word-level source fitted to a text, with
+  long-range structure (hidden topic, copying) and exact per-token likelihoods (`--data generated[:TEXT]`);
+  `generated_optimal_loss`: its best possible loss at a window length, with a standard error.
 """
 
 from . import embedded_corpus
+from .generated_data import generated_source, is_generated
+from .generated_data import optimal_loss as generated_optimal_loss
+from .generated_source import GeneratedSource, GeneratedSourceConfig, fit_source
 from .checksums import verify_dataset
 from .dataset_info import DatasetInfo, load_dataset_info
 from .errors import DataError
@@ -31,10 +37,16 @@ __all__ = [
     "DatasetInfo",
     "EvalBatch",
     "EvalBatches",
+    "GeneratedSource",
+    "GeneratedSourceConfig",
     "TokenWindows",
     "TokenizerSpec",
     "embedded_corpus",
     "eval_batches",
+    "fit_source",
+    "generated_optimal_loss",
+    "generated_source",
+    "is_generated",
     "load_dataset_info",
     "load_tokenizer",
     "parse_tokenizer_spec",

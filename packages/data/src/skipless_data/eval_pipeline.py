@@ -93,8 +93,14 @@ def eval_batches(
     **Returns:** an `EvalBatches` (has `len`); iterating yields `EvalBatch(tokens, mask)` with
     `tokens` int32 `[batch_size // process_count, seq_len + 1]` and `mask` bool
     `[batch_size // process_count, seq_len]` over targets. The mean loss is
-    `sum(loss * mask) / sum(mask)` summed over all batches (and processes).
+    `sum(loss * mask) / sum(mask)` summed over all batches (and processes). The generated source
+    (`--data generated`) has held-out streams instead of splits: "eval" (dev) and "test".
     """
+    from .generated_data import GeneratedEvalBatches, is_generated
+
+    if is_generated(info.source):
+        return GeneratedEvalBatches(info, split=split, seq_len=seq_len, batch_size=batch_size,
+                                    process_index=process_index, process_count=process_count)
     return EvalBatches(
         info,
         split=split,

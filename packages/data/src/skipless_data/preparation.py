@@ -26,6 +26,7 @@ from .checksums import dataset_problem, file_checksum
 from .dataset_info import FORMAT_VERSION, METADATA_FILE, DatasetInfo, load_dataset_info
 from .dataset_lock import prepare_lock
 from .dataset_view import budget_view
+from .generated_data import is_generated, prepare_generated
 from .embedded_source import EMBEDDED, embedded_streams, is_embedded
 from .errors import DataError
 from .hf_text import HF_PREFIX, hf_streams
@@ -222,9 +223,17 @@ def prepare_dataset(
     **Raises:** `DataError` (a `ValueError`) for input that is not usable text, `ValueError` for
     bad arguments, `FileNotFoundError` for a missing path.
     """
+    if is_generated(data):
+        spec = parse_tokenizer_spec(tokenizer or "word:1024")
+        if spec.kind != "word":
+            raise ValueError(f"--data {data}: the generated source has its own words; use --tokenizer word:<V>.")
+        eval_sequences = max_eval_tokens // seq_len if max_eval_tokens and seq_len else None
+        return prepare_generated(data, spec.vocab_size, seq_len, eval_sequences)
     if tokenizer is None:
         tokenizer = DEFAULT_EMBEDDED_TOKENIZER if is_embedded(data) else DEFAULT_TEXT_TOKENIZER
     spec = parse_tokenizer_spec(tokenizer)
+    if spec.kind == "word":
+        raise ValueError("tokenizer word:<V> belongs to the generated source; pass --data generated[:TEXT].")
     if seq_len is not None and seq_len < 1:
         raise ValueError(f"seq_len={seq_len} must be positive.")
     budgets = {"train": max_train_tokens, "eval": max_eval_tokens}

@@ -1,4 +1,5 @@
-"""Tokenizer specifications: the strings `"byte"` and `"bpe:<vocab_size>"`."""
+"""Tokenizer specifications: the strings `"byte"`, `"bpe:<vocab_size>"` and `"word:<vocab_size>"` (the generated
+source's words; valid with `--data generated` only)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class TokenizerSpec:
     vocab_size: int
 
     def __str__(self) -> str:
-        return "byte" if self.kind == "byte" else f"bpe:{self.vocab_size}"
+        return "byte" if self.kind == "byte" else f"{self.kind}:{self.vocab_size}"
 
 
 def parse_tokenizer_spec(spec: str) -> TokenizerSpec:
@@ -60,4 +61,9 @@ def parse_tokenizer_spec(spec: str) -> TokenizerSpec:
                 "write e.g. 'bpe:8192'."
             )
         return TokenizerSpec("bpe", size)
-    raise ValueError(f"unknown tokenizer spec {spec!r}; use 'byte' or 'bpe:<vocab_size>'.")
+    if text.startswith("word:"):
+        size_text = text[len("word:") :].strip()
+        if not re.fullmatch(r"\d+", size_text) or not 2 <= int(size_text) <= 1 << 16:
+            raise ValueError(f"tokenizer spec {spec!r}: the word vocabulary size must be a whole number in [2, 65536].")
+        return TokenizerSpec("word", int(size_text))
+    raise ValueError(f"unknown tokenizer spec {spec!r}; use 'byte', 'bpe:<vocab_size>' or 'word:<vocab_size>'.")

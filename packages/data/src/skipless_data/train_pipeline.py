@@ -66,7 +66,13 @@ def train_dataset(
     """
     import grain
 
+    from .generated_data import generated_train_dataset, is_generated
+
     local_batch = _check_processes(global_batch_size, process_index, process_count)
+    if is_generated(info.source):  # unbounded: batch b is a pure function of (seed, b), never repeated
+        return generated_train_dataset(info, seq_len=seq_len, global_batch_size=global_batch_size, seed=seed,
+                                       process_index=process_index, process_count=process_count,
+                                       read_options=read_options)
     windows = TokenWindows(info, split, seq_len)
     dataset = (
         grain.MapDataset.source(windows)

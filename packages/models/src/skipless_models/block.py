@@ -1,9 +1,10 @@
-"""One transformer block in each of the four arrangements (Pre-LN, Post-LN, skipless+LN, vanilla).
+"""One transformer block in each of the five arrangements (Pre-LN, Post-LN, skipless+LN, vanilla, norm-free residual).
 
     preln:        x ← x + Attn(N(x));   x ← x + MLP(N(x))
     postln:       x ← N(x + Attn(x));   x ← N(x + MLP(x))
     skipless_ln:  x ← Attn(N(x));       x ← MLP(N(x))
     vanilla:      x ← Attn(x);          x ← MLP(x)
+    nf_residual:  x ← a·x + b·Attn(x);  x ← a·x + b·MLP(x)     (a² + b² = 1, no normalisation)
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from skipless_models.ops import PLAIN_OPS, Ops
 class Block(eqx.Module):
     """Attention sub-block followed by an (optional) MLP sub-block.
 
-    **Fields:** `attention`, `mlp` (or `None`), `norm_attention` / `norm_mlp` (`None` for vanilla or
-    without MLP), static `kind`.
+    **Fields:** `attention`, `mlp` (or `None`), `norm_attention` / `norm_mlp` (`None` for vanilla, nf_residual or
+    without MLP), static `kind`, static `branch_weight` b of "nf_residual" (shortcut weight √(1 − b²)).
     """
 
     attention: Attention
@@ -32,10 +33,12 @@ class Block(eqx.Module):
     norm_attention: Norm | None
     norm_mlp: Norm | None
     kind: str = eqx.field(static=True)
+    branch_weight: float = eqx.field(static=True, default=1.0)
 
-    def __init__(self, attention: Attention, mlp: MLP | None, *, kind: str, norm: str, width: int):
-        self.attention, self.mlp, self.kind = attention, mlp, kind
-        use_norm = kind != "vanilla"
+    def __init__(self, attention: Attention, mlp: MLP | None, *, kind: str, norm: str, width: int,
+                 branch_weight: float = 1.0):
+        self.attention, self.mlp, self.kind, self.branch_weight = attention, mlp, kind, float(branch_weight)
+        use_norm = kind not in ("vanilla", "nf_residual")
         self.norm_attention = Norm(width, norm) if use_norm else None
         self.norm_mlp = Norm(width, norm) if use_norm and mlp is not None else None
 
@@ -47,6 +50,9 @@ class Block(eqx.Module):
             return norm(x + f(x))
         if self.kind == "skipless_ln":
             return f(norm(x))
+        if self.kind == "nf_residual":
+            b = self.branch_weight
+            return (1.0 - b * b) ** 0.5 * x + b * f(x)
         return f(x)
 
     @jax.named_scope("block")

@@ -17,7 +17,7 @@ from skipless_models.initialisers import normal
 from skipless_models.mlp import MLP
 from skipless_models.norm import Norm
 from skipless_models.ops import Ops, select_ops
-from skipless_models.theory import predicted_final_cosine, spa_levels, tat_alpha
+from skipless_models.theory import predicted_final_cosine, residual_branch_weight, spa_levels, tat_alpha
 from skipless_models.transformer import Transformer
 
 # Embedding / head std per init scheme [our choice]: unit-RMS token embeddings give Σ_0 ≈ I for the
@@ -29,6 +29,7 @@ _POS_STD = {"gpt2": 0.01, "fan_in": 0.1, "sigprop": 0.1}
 def _init_blocks(config: ModelConfig, key: PRNGKeyArray) -> Block:
     init = config.resolved_init
     alpha = tat_alpha(config)
+    branch_weight = residual_branch_weight(config) if config.block == "nf_residual" else 1.0
 
     def make_block(k):
         k_attn, k_mlp = jax.random.split(k)
@@ -44,7 +45,8 @@ def _init_blocks(config: ModelConfig, key: PRNGKeyArray) -> Block:
                 config.width, config.mlp_width, activation=config.mlp_activation, alpha=alpha, init=init,
                 depth=config.depth, key=k_mlp,
             )
-        return Block(attention, mlp, kind=config.block, norm=config.norm, width=config.width)
+        return Block(attention, mlp, kind=config.block, norm=config.norm, width=config.width,
+                     branch_weight=branch_weight)
 
     return eqx.filter_vmap(make_block)(jax.random.split(key, config.depth))
 
@@ -69,7 +71,9 @@ def _init_model(config: ModelConfig, key: PRNGKeyArray, ops: Ops) -> Transformer
 def describe(config: ModelConfig) -> str:
     """One line naming the variant and the theory's predicted final-layer mean cosine."""
     cos = predicted_final_cosine(config)
-    cos_text = f"{cos:.3f}" if not math.isnan(cos) else "n/a (theory needs a skipless block with W_Q = 0)"
+    cos_text = f"{cos:.3f}" if not math.isnan(cos) else "n/a (theory needs a block without skips or a norm-free one, W_Q = 0)"
+    if config.block == "nf_residual":
+        cos_text += f", residual branch weight b = {residual_branch_weight(config):.4f}"
     return (
         f"skipless_models: {config.block}/{config.attention}/{config.mlp_activation if config.use_mlp else 'no-mlp'} "
         f"L={config.depth} D={config.width} T={config.seq_len} init={config.resolved_init} "

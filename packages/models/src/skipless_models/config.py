@@ -25,7 +25,10 @@ ResidualBlock = Literal["preln", "postln"]
 """Blocks with a skip connection: "preln" x + f(norm x), "postln" norm(x + f x)."""
 SkiplessBlock = Literal["skipless_ln", "vanilla"]
 """Blocks without one: "skipless_ln" f(norm x), "vanilla" f x (no skips, no normalisation)."""
-Block = Literal[ResidualBlock, SkiplessBlock]
+NormFreeResidualBlock = Literal["nf_residual"]
+"""The norm-free residual block: "nf_residual" a·x + b·f x, a² + b² = 1, no normalisation (b from the kernel budget,
+`theory.residual_branch_weight`; init "sigprop" under "auto"). Not counted in `has_skips` (the GPT-2-init rule)."""
+Block = Literal[ResidualBlock, SkiplessBlock, NormFreeResidualBlock]
 """How a block wires its sub-blocks f (nested Literals flatten: `get_args(Block)` lists every block)."""
 Norm = Literal["layernorm", "rmsnorm"]
 Init = Literal["auto", "gpt2", "fan_in", "sigprop"]
@@ -139,7 +142,7 @@ class ModelConfig:
             return self.init
         if self.has_skips:
             return "gpt2"
-        if self.attention == "standard":
+        if self.attention == "standard" and self.block != "nf_residual":
             return "fan_in"
         return "sigprop"
 

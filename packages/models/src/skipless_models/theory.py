@@ -73,12 +73,31 @@ def attention_at_init(config: ModelConfig) -> list[np.ndarray] | None:
     return None if mats is None else list(mats)
 
 
+def _mlp_kernel_map(config: ModelConfig):
+    return sigprop.mlp_kernel_map(config.mlp_activation, alpha=tat_alpha(config)) if config.use_mlp else None
+
+
+@functools.lru_cache(maxsize=64)
+def residual_branch_weight(config: ModelConfig) -> float:
+    """Branch weight b of an "nf_residual" model (`sigprop.residual_branch_weight`): the largest b ≤ 1 whose
+    predicted final mean cosine stays within the skipless methods' final target (`sigprop.residual_target_cosine`)."""
+    if config.block != "nf_residual":
+        raise ValueError(f"block={config.block!r} has no residual branch weight; use block='nf_residual'")
+    mats = _attention_matrices(config)
+    if mats is None:
+        raise ValueError("nf_residual needs value-independent attention at init (init='sigprop' or 'auto')")
+    knobs = config.resolved_knobs()
+    target = sigprop.residual_target_cosine(config.attention, config.seq_len, gamma_final=knobs["gamma_final"],
+                                            rho_final=knobs["rho_final"])
+    return sigprop.residual_branch_weight(list(mats), _mlp_kernel_map(config), target)
+
+
 def theory_applies(config: ModelConfig) -> bool:
-    """Theory predicts the kernel of skipless networks with scale-preserving init and value-independent
-    attention at init."""
+    """Theory predicts the kernel of skipless or norm-free residual networks with scale-preserving init and
+    value-independent attention at init."""
     value_independent = config.is_spa or config.attention == "value_skipinit" or config.resolved_init == "sigprop"
     return (
-        config.block in ("vanilla", "skipless_ln")
+        config.block in ("vanilla", "skipless_ln", "nf_residual")
         and config.resolved_init in ("sigprop", "fan_in")
         and value_independent
         and config.causal
@@ -86,9 +105,10 @@ def theory_applies(config: ModelConfig) -> bool:
 
 
 def _predictions(config: ModelConfig, kernel_in: np.ndarray | None) -> Iterator[dict[str, np.ndarray]]:
-    kernel_map = (
-        sigprop.mlp_kernel_map(config.mlp_activation, alpha=tat_alpha(config)) if config.use_mlp else None
-    )
+    kernel_map = _mlp_kernel_map(config)
+    if config.block == "nf_residual":
+        return iter(sigprop.predict_residual_kernels(
+            list(_attention_matrices(config)), kernel_map, residual_branch_weight(config), kernel_in))
     return sigprop.iter_predicted_kernels(
         _attention_matrices(config), kernel_map, kernel_in, normalise=config.block == "skipless_ln"
     )
@@ -97,7 +117,8 @@ def _predictions(config: ModelConfig, kernel_in: np.ndarray | None) -> Iterator[
 def predicted_kernels(config: ModelConfig, kernel_in: np.ndarray | None = None) -> list[dict[str, np.ndarray]] | None:
     """The theory's kernel after each attention and MLP sub-block (`[T, T]` float64 per entry).
 
-    For "skipless_ln" the kernel is normalised to unit diagonal before each sub-block (the LayerNorm).
+    For "skipless_ln" the kernel is normalised to unit diagonal before each sub-block (the LayerNorm); for
+    "nf_residual" each sub-block maps Σ → a²Σ + b²F(Σ) (`sigprop.predict_residual_kernels`).
 
     **Arguments:** `config`; `kernel_in` `[T, T]` input kernel (default the identity).
     **Returns:** per layer `{"after_attention", "after_mlp"}`, or None where theory does not apply

@@ -46,6 +46,7 @@ from sigprop.network import (
     predicted_final_cosine,
     uniform_causal_attention,
 )
+from sigprop.residual import predict_residual_kernels, residual_branch_weight, residual_target_cosine
 from sigprop.schedules import check_espa_gammas, espa_gammas, uspa_rhos
 from sigprop.spa import (
     SPALayer,
@@ -109,9 +110,12 @@ __all__ = [
     "orthogonal_inputs",
     "predict_kernels",
     "predicted_final_cosine",
+    "predict_residual_kernels",
     "quadrature_kernel_map",
     "relu_cmap",
     "spa_attention",
+    "residual_branch_weight",
+    "residual_target_cosine",
     "spa_layers",
     "spa_levels",
     "spa_matrix",

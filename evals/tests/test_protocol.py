@@ -1,0 +1,102 @@
+"""The claims protocol: its run matrix, the step-multiplier interpolation and the paired verdicts."""
+
+import math
+
+import pytest
+
+from evals.protocol import main
+from evals.protocol_report import crossing_multiplier, paired
+from evals.protocol_suite import MULTIPLIERS, N_STEPS, SEEDS, protocol_suite, wikitext_suite
+from evals.suite_runs import model_config
+
+
+def test_multiplier_interpolates_in_log_k():
+    # reaches 5.0 between k = 2 (5.2) and k = 4 (4.8): halfway in log2 k → 2^1.5
+    assert crossing_multiplier({1: 5.6, 2: 5.2, 4: 4.8, 8: 4.5}, 5.0) == pytest.approx(2 ** 1.5)
+    assert crossing_multiplier({1: 4.9, 2: 4.7}, 5.0) == 1.0
+    assert crossing_multiplier({1: 6.0, 2: 5.5, 4: 5.2, 8: 5.1}, 5.0) is None
+    assert crossing_multiplier({1: 6.0, 2: None, 4: 4.0}, 5.0) == pytest.approx(2 ** (0 + 0.5 * 2))
+
+
+def test_paired_differences_call_ties_inside_the_spread():
+    tie = paired([0.01, -0.02, 0.015])
+    mean = (0.01 - 0.02 + 0.015) / 3
+    sd = math.sqrt(sum((x - mean) ** 2 for x in (0.01, -0.02, 0.015)) / 2)
+    assert tie["mean"] == pytest.approx(mean) and tie["sd"] == pytest.approx(sd)
+    assert tie["low"] == pytest.approx(mean - 2 * sd / math.sqrt(3)) and tie["verdict"] == "tie"
+    assert paired([0.30, 0.32, 0.31])["verdict"] == "higher"
+    assert paired([-0.30, -0.32, -0.31])["verdict"] == "lower"
+    assert paired([0.3])["verdict"] == "one seed: no spread"
+    assert paired([None])["verdict"] == "no data"
+
+
+def test_protocol_matrix_is_budget_matched_with_own_schedules():
+    suite = protocol_suite()
+    for k in MULTIPLIERS[1:]:
+        for seed in SEEDS:
+            spec = suite.run(f"vanilla-espa-k{k}-s{seed}")
+            assert spec.lr_from == "vanilla-espa" and spec.train["steps"] == k * N_STEPS
+            assert spec.train["warmup"] == k * suite.record.run.warmup
+    assert {r.seed for r in suite.runs if r.method == "preln"} == set(SEEDS)
+    assert {r.seed for r in suite.runs if r.method == "nf-espa"} == set(SEEDS)
+    assert model_config(suite, suite.run("nf-espa-k1-s1")).block == "nf_residual"
+    joint = [model_config(suite, r) for r in suite.runs if r.name.startswith("jb-")]
+    assert {m.attention for m in joint} == {"espa", "uspa", "value_skipinit"} and all(m.depth == 16 for m in joint)
+    assert {r.method for r in wikitext_suite().runs} == {"preln", "vanilla-espa", "nf-espa"}
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    assert main(["--text", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 1
+
+
+def _fake_run(out, name, *, lr, steps, seed, dev, test, data="generated"):
+    import json
+
+    run = out / "runs" / name
+    run.mkdir(parents=True)
+    run.joinpath("config.json").write_text(json.dumps(dict(
+        lr=lr, steps=steps, seed=seed, data=data, batch_size=16, model=dict(vocab_size=128, seq_len=16))))
+    run.joinpath("metrics.jsonl").write_text(
+        json.dumps(dict(step=steps, loss=dev + 0.1, tokens_per_s=256.0)) + "\n" + json.dumps(dict(step=steps, eval_loss=dev)) + "\n")
+    run.joinpath("suite_status.json").write_text(json.dumps(dict(state="complete", final_step=steps, eval_loss=dev)))
+    run.joinpath("test_score.json").write_text(json.dumps(dict(
+        step=steps, test_loss=test, test_se=0.01, sequences=2, per_sequence=[test - 0.1, test + 0.1])))
+
+
+def test_record_reads_the_multiplier_and_paired_verdicts_from_run_folders(tmp_path, monkeypatch):
+    import evals.protocol_report as report
+
+    monkeypatch.setattr(report, "_source_numbers", lambda out: {})
+    suite = protocol_suite()
+    n = N_STEPS
+    # dev picks Pre-LN 3e-3 and E-SPA 1e-3; test: Pre-LN 4.0, E-SPA 4.4 / 4.2 / 3.9 at k = 1 / 2 / 4
+    _fake_run(tmp_path, "preln-lr1e-3", lr=1e-3, steps=n, seed=0, dev=4.3, test=4.3)
+    _fake_run(tmp_path, "preln-lr3e-3", lr=3e-3, steps=n, seed=0, dev=4.0, test=4.0)
+    _fake_run(tmp_path, "vanilla-espa-lr3e-4", lr=3e-4, steps=n, seed=0, dev=4.6, test=4.6)
+    _fake_run(tmp_path, "vanilla-espa-lr1e-3", lr=1e-3, steps=n, seed=0, dev=4.45, test=4.4)
+    _fake_run(tmp_path, "vanilla-espa-k2-s0", lr=1e-3, steps=2 * n, seed=0, dev=4.2, test=4.2)
+    _fake_run(tmp_path, "vanilla-espa-k4-s0", lr=1e-3, steps=4 * n, seed=0, dev=3.9, test=3.9)
+    _fake_run(tmp_path, "nf-espa-lr1e-3", lr=1e-3, steps=n, seed=0, dev=4.1, test=4.05)
+    _fake_run(tmp_path, "nf-espa-lr3e-3", lr=3e-3, steps=n, seed=0, dev=4.2, test=4.2)
+    for s, (p, f) in {1: (4.02, 4.03), 2: (3.98, 4.01)}.items():
+        _fake_run(tmp_path, f"preln-lr3e-3-s{s}", lr=3e-3, steps=n, seed=s, dev=p, test=p)
+        _fake_run(tmp_path, f"nf-espa-k1-s{s}", lr=1e-3, steps=n, seed=s, dev=f, test=f)
+    record = report.protocol_record(suite, tmp_path)
+    assert record["best_lr"] == {"preln": 3e-3, "vanilla-espa": 1e-3, "nf-espa": 1e-3}
+    seed0 = record["claim2"][0]
+    assert seed0["espa"] == {1: 4.4, 2: 4.2, 4: 3.9, 8: None} and seed0["preln_other_lr"] == 4.3
+    assert seed0["multiplier"] == pytest.approx(2 ** (1 + 2 / 3))
+    diffs = [0.05, 0.01, 0.03]
+    assert record["claim1_diffs"] == pytest.approx(diffs)
+    assert record["claim1"]["mean"] == pytest.approx(0.03) and record["claim1"]["verdict"] == paired(diffs)["verdict"]
+    assert record["runs"]["preln-lr3e-3"]["train_s"] == pytest.approx(n * 16 * 16 / 256.0)
+    assert "multiplier" in report.protocol_markdown(record)
+    (tmp_path / "runs" / "preln-lr3e-3" / "checkpoints").mkdir()
+    from evals.protocol import export_records
+
+    assert export_records(tmp_path, tmp_path / "copy") == 12
+    copied = tmp_path / "copy" / "runs" / "preln-lr3e-3"
+    assert sorted(p.name for p in copied.iterdir()) == ["config.json", "metrics.jsonl", "suite_status.json",
+                                                        "test_score.json"]
