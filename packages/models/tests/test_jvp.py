@@ -27,7 +27,15 @@ def _tangent(params, key):
     return jax.tree.unflatten(tree, scaled)
 
 
-@pytest.mark.parametrize("block, attention", list(itertools.product(BLOCKS, ATTENTIONS)))
+# The fast tier runs a diagonal of the product (every block and every attention kind at least once); the whole
+# product runs in the slow tier.
+_FAST = {(block, ATTENTIONS[i % len(ATTENTIONS)]) for i, block in enumerate(BLOCKS)} | {
+    (BLOCKS[i % len(BLOCKS)], attention) for i, attention in enumerate(ATTENTIONS)}
+_COMBOS = [pytest.param(*combo, marks=() if combo in _FAST else pytest.mark.slow)
+           for combo in itertools.product(BLOCKS, ATTENTIONS)]
+
+
+@pytest.mark.parametrize("block, attention", _COMBOS)
 def test_jvp_through_the_model_matches_finite_differences_and_reverse_mode(tiny, block, attention):
     cfg = tiny(block=block, attention=attention, depth=2, width=16, heads=2, seq_len=6, vocab_size=11,
                mlp_activation="gelu")
