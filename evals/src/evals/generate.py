@@ -14,7 +14,6 @@ import argparse
 import json
 import pathlib
 import sys
-import warnings
 
 from train.xla_env import avoid_cpu_eigen_pool_hang
 
@@ -129,9 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the newest verified)")
     parser.add_argument("--json", action="store_true", help="print one JSON record per prompt")
     args = parser.parse_args(argv)
-    from skipless_checkpoint import CheckpointFallbackWarning, CheckpointIntegrityError
+    from skipless_checkpoint import CheckpointIntegrityError
 
     from evals.generate_sampling import Sampling
+    from evals.one_line import announce_checkpoint_fallbacks, refuse
     from evals.perplexity import restore_model, run_folder, run_tokenizer
 
     try:
@@ -140,22 +140,14 @@ def main(argv: list[str] | None = None) -> int:
         sampling = Sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
         texts = read_prompts(args.prompt, args.prompts)
         run = run_folder(args.checkpoint)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", CheckpointFallbackWarning)
+        with announce_checkpoint_fallbacks():
             config, model, step = restore_model(run, args.step)
-        for warning in caught:
-            if issubclass(warning.category, CheckpointFallbackWarning):
-                print(f"warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
         tokenizer = run_tokenizer(config)
         prompts = [np.asarray(t, np.int32) for t in tokenizer.encode_batch(texts)]
         check_fits([len(p) for p in prompts], args.length, config.model.seq_len)
         new = generate_tokens(model, prompts, args.length, sampling, args.seed)
-    except CheckpointIntegrityError as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 4
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
+    except (CheckpointIntegrityError, ValueError, FileNotFoundError) as error:
+        return refuse(error)
     for text, prompt, tokens in zip(texts, prompts, new):
         continuation = tokenizer.decode(tokens)
         if args.json:

@@ -16,7 +16,6 @@ import json
 import math
 import pathlib
 import sys
-import warnings
 from typing import Any
 
 from train.cli_parse import UsageError, parse
@@ -225,26 +224,20 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    from skipless_checkpoint import CheckpointFallbackWarning, CheckpointIntegrityError
+    from skipless_checkpoint import CheckpointIntegrityError
+
+    from evals.one_line import announce_checkpoint_fallbacks, refuse
 
     try:
         if args.batch_size is not None and args.batch_size < 1:
             raise ValueError(f"--batch-size={args.batch_size} must be a positive integer.")
         if args.seq_len is not None and args.seq_len < 1:
             raise ValueError(f"--seq-len={args.seq_len} must be a positive integer.")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", CheckpointFallbackWarning)
+        with announce_checkpoint_fallbacks():
             report = evaluate_checkpoint(args.checkpoint, args.data, batch_size=args.batch_size, step=args.step,
                                          seq_len=args.seq_len)
-        for warning in caught:
-            if issubclass(warning.category, CheckpointFallbackWarning):
-                print(f"warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
-    except CheckpointIntegrityError as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 4
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
+    except (CheckpointIntegrityError, ValueError, FileNotFoundError) as error:
+        return refuse(error)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0

@@ -19,6 +19,7 @@ import shlex
 import sys
 
 from train.xla_env import avoid_cpu_eigen_pool_hang, reexec_with_hugepage_malloc
+from evals.one_line import refuse
 
 TEST_FILE = "test_score.json"
 TEST_SEQUENCES = 256
@@ -168,6 +169,7 @@ def export_records(out: pathlib.Path, target: pathlib.Path) -> int:
     return copied
 
 
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     avoid_cpu_eigen_pool_hang()
@@ -198,8 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
         done = run_protocol(args.text, out, suite_name=args.suite, only=only, command=command)
     except (ValueError, FileNotFoundError) as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
+        return refuse(error)
     print(f"wrote {out / 'results.json'}, {out / 'results.md'}", flush=True)
     return 1 if "stopped" in done["outcomes"].values() else 0
 

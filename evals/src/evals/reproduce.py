@@ -24,6 +24,7 @@ from train.cli_parse import UsageError, parse
 from train.xla_env import avoid_cpu_eigen_pool_hang, reexec_with_hugepage_malloc
 
 from .suites import SUITES, RunSpec, Suite, get_suite
+from .one_line import refuse
 
 RESULTS_JSON, RESULTS_MD, LOSS_PNG = "results.json", "results.md", "loss_curves.png"
 
@@ -220,6 +221,7 @@ def parse_options(argv: list[str]) -> ReproduceOptions:
     return parse(ReproduceOptions, argv, prog="python -m evals.reproduce", description=__doc__.split("\n")[0])
 
 
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     avoid_cpu_eigen_pool_hang()  # before JAX starts (see train.xla_env)
@@ -252,8 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
         done = reproduce(suite, args.data, out, only=only, command=command)
     except (ValueError, FileNotFoundError) as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
+        return refuse(error)
     print(f"wrote {out / RESULTS_JSON}, {out / RESULTS_MD}, {out / LOSS_PNG}", flush=True)
     return 1 if "stopped" in done["outcomes"].values() else 0
 
