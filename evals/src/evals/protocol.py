@@ -99,36 +99,20 @@ def _suite_and_data(name: str, text: str, out: pathlib.Path):
 def run_protocol(text: str, out: pathlib.Path, *, suite_name: str = "claims-cpu", only: list[str] | None = None,
                  command: str = "") -> dict:
     """Runs (or continues) the suite; returns `{"outcomes": {run: outcome}}` and writes the report."""
-    from .results import best_lr
-    from .suite_runs import execute_run, mark_failed, read_status, train_config
+    from .suite_runs import read_status, run_specs
 
     suite, data, test_text = _suite_and_data(suite_name, text, out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    outcomes: dict[str, str] = {}
-    for spec in suite.runs:
-        if only and spec.name not in only:
-            continue
-        lr = spec.lr if spec.lr is not None else best_lr(suite, out, spec.lr_from)
-        if lr is None:
-            outcomes[spec.name] = "waiting"
-            continue
-        run_dir = out / "runs" / spec.name
-        print(f"=== {spec.name} ({spec.role}, {spec.method}, lr {lr:g}, seed {spec.seed})", flush=True)
-        try:
-            config = train_config(suite, spec, lr, data, run_dir)
-            outcome = execute_run(config, run_dir)
-        except ValueError as error:
-            outcome = "skipped" if read_status(run_dir) else mark_failed(run_dir, error)
+
+    def score_and_report(spec, run_dir):
         if (read_status(run_dir) or {}).get("state") == "complete":
             score_test(run_dir) if test_text is None else score_test_text(run_dir, test_text)
-        outcomes[spec.name] = outcome
-        print(f"=== {spec.name}: {outcome}", flush=True)
-        if outcome == "stopped":
-            break
         try:  # after every run: the page is current whenever the suite stops; a report bug never stops the runs
             write_report(out, command=command, suite=suite)
         except Exception as error:  # noqa: BLE001
             print(f"warning: report not written ({type(error).__name__}: {error}); runs go on", flush=True)
+
+    outcomes = run_specs(suite, out, data, only=only, after_each=score_and_report)
     write_report(out, command=command, suite=suite)
     return {"outcomes": outcomes}
 

@@ -154,8 +154,7 @@ def reproduce(suite: Suite, data: str, out: str | pathlib.Path, *, only: list[st
     """
     import skipless_data
 
-    from .results import best_lr
-    from .suite_runs import execute_run, mark_failed, read_status, resolve_data, train_config
+    from .suite_runs import resolve_data, run_specs
 
     out = pathlib.Path(out)
     unknown = sorted(set(only or []) - {r.name for r in suite.runs})
@@ -167,28 +166,7 @@ def reproduce(suite: Suite, data: str, out: str | pathlib.Path, *, only: list[st
                                          paths.data_dir, seq_len=suite.record.model.seq_len, eval_data=paths.eval,
                                          show_progress=False)
     baselines = _baselines(info, out)
-    outcomes: dict[str, str] = {}
-    for spec in suite.runs:
-        if only and spec.name not in only:
-            continue
-        lr = spec.lr if spec.lr is not None else best_lr(suite, out, spec.lr_from)
-        if lr is None:
-            outcomes[spec.name] = "waiting"
-            print(f"{spec.name}: waiting for the {spec.lr_from} sweep to finish; skipped for now", flush=True)
-            continue
-        run_dir = out / "runs" / spec.name
-        print(f"=== {spec.name} ({spec.role}, {spec.method}, lr {lr:g}, seed {spec.seed})", flush=True)
-        try:
-            config = train_config(suite, spec, lr, paths, run_dir)
-        except ValueError as error:
-            config = None
-            outcome = "skipped" if read_status(run_dir) else mark_failed(run_dir, error)
-        if config is not None:
-            outcome = execute_run(config, run_dir, stop_after=stop_after)
-        outcomes[spec.name] = outcome
-        print(f"=== {spec.name}: {outcome}", flush=True)
-        if outcome == "stopped":
-            break
+    outcomes = run_specs(suite, out, paths, only=only, stop_after=stop_after)
     results = write_results(suite, out, baselines=baselines, command=command)
     return {"outcomes": outcomes, "results": results}
 

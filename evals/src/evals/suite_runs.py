@@ -159,3 +159,37 @@ def execute_run(config, run_dir: pathlib.Path, *, stop_after: int | None = None)
         return "stopped"
     _write_status(run_dir, state="complete", final_step=result.final_step, eval_loss=result.eval_loss)
     return "complete"
+
+
+def run_specs(suite: Suite, out: pathlib.Path, data: DataPaths, *, only: list[str] | None = None,
+              stop_after: int | None = None, after_each=None) -> dict[str, str]:
+    """Runs (or continues) each of the suite's runs in order, at its LR or its sweep's best; returns
+    `{run: outcome}` ("waiting" while a sweep it needs is unfinished). `after_each(spec, run_dir)` is called after
+    every run that was tried; the loop stops at the first "stopped" run."""
+    from .results import best_lr
+
+    outcomes: dict[str, str] = {}
+    for spec in suite.runs:
+        if only and spec.name not in only:
+            continue
+        lr = spec.lr if spec.lr is not None else best_lr(suite, out, spec.lr_from)
+        if lr is None:
+            outcomes[spec.name] = "waiting"
+            print(f"{spec.name}: waiting for the {spec.lr_from} sweep to finish; skipped for now", flush=True)
+            continue
+        run_dir = out / "runs" / spec.name
+        print(f"=== {spec.name} ({spec.role}, {spec.method}, lr {lr:g}, seed {spec.seed})", flush=True)
+        try:
+            config = train_config(suite, spec, lr, data, run_dir)
+        except ValueError as error:
+            config = None
+            outcome = "skipped" if read_status(run_dir) else mark_failed(run_dir, error)
+        if config is not None:
+            outcome = execute_run(config, run_dir, stop_after=stop_after)
+        outcomes[spec.name] = outcome
+        print(f"=== {spec.name}: {outcome}", flush=True)
+        if after_each is not None:
+            after_each(spec, run_dir)
+        if outcome == "stopped":
+            break
+    return outcomes
