@@ -6,10 +6,16 @@ the trainer is still deciding what happened. While a `RunLog` is active, Python-
 the trainer's own lines go to `RunLog.console` (the terminal's stderr). The traceback of the error
 that ends the run is appended last. Output written by C++ straight to file descriptor 2 (XLA's
 fatal errors) still reaches the terminal.
+
+After a failed run, asyncio's reports go on to the log: the parallel writes of a failed checkpoint
+leave tasks whose exceptions nobody retrieved, and asyncio reports each one when its task is
+garbage-collected, which can be after the trainer has printed its one line (at interpreter exit).
+The next `RunLog` takes that route back.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import pathlib
 import sys
@@ -62,6 +68,7 @@ class RunLog:
         self._handlers: list[tuple[logging.StreamHandler, IO]] = []
 
     def __enter__(self) -> "RunLog":
+        _late_route.close()
         if self.path is None:
             return self
         try:
@@ -85,9 +92,12 @@ class RunLog:
         self._stream.flush()
         return None if self._stream.failed else self.path
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: type | None, *exc_info: object) -> None:
         if self._stream is None:
             return
+        if exc_type is not None:
+            gc.collect()  # abandoned failed tasks that are garbage already report now, into the log
+            _late_route.open(self.path)
         for handler, previous in self._handlers:
             handler.setStream(previous)
         self._handlers = []
@@ -98,6 +108,40 @@ class RunLog:
         except OSError:
             pass
         self._stream = None
+
+
+class _LateRoute:
+    """asyncio's logger, sent to a failed run's log file instead of the console (see the module doc)."""
+
+    def __init__(self):
+        self._handler: logging.StreamHandler | None = None
+
+    def open(self, path: pathlib.Path) -> None:
+        self.close()
+        try:
+            stream = _Quiet(open(path, "a", buffering=1))
+        except OSError:
+            return
+        self._handler = logging.StreamHandler(stream)
+        self._handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+        logger = logging.getLogger("asyncio")
+        logger.addHandler(self._handler)
+        logger.propagate = False
+
+    def close(self) -> None:
+        if self._handler is None:
+            return
+        logger = logging.getLogger("asyncio")
+        logger.removeHandler(self._handler)
+        logger.propagate = True
+        try:
+            self._handler.stream.handle.close()
+        except OSError:
+            pass
+        self._handler = None
+
+
+_late_route = _LateRoute()
 
 
 def _stream_handlers() -> list[logging.StreamHandler]:
