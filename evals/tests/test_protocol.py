@@ -32,11 +32,19 @@ def test_paired_differences_call_ties_inside_the_spread():
 
 def test_protocol_matrix_is_budget_matched_with_own_schedules():
     suite = protocol_suite()
-    for k in MULTIPLIERS[1:]:
-        for seed in SEEDS:
-            spec = suite.run(f"vanilla-espa-k{k}-s{seed}")
-            assert spec.lr_from == "vanilla-espa" and spec.train["steps"] == k * N_STEPS
-            assert spec.train["warmup"] == k * suite.record.run.warmup
+    for method in ("vanilla-espa", "vanilla-uspa", "vanilla-vsi"):
+        for k in MULTIPLIERS[1:]:
+            for seed in SEEDS:
+                spec = suite.run(f"{method}-k{k}-s{seed}")
+                assert spec.lr_from == method and spec.train["steps"] == k * N_STEPS
+                assert spec.train["warmup"] == k * suite.record.run.warmup
+        assert len({r.lr for r in suite.runs if r.method == method and r.role == "sweep"}) == 2
+    assert {model_config(suite, suite.run(f"vanilla-{a}-k1-s1")).attention for a in ("uspa", "vsi")} == {
+        "uspa", "value_skipinit"}
+    for setting in ("jb-espa-eta0.1", "jb-espa-eta0.5", "jb-uspa", "jb-vsi"):
+        assert [suite.run(n).seed for n in (setting, f"{setting}-s1", f"{setting}-s2")] == list(SEEDS)
+        assert model_config(suite, suite.run(f"{setting}-s2")) == model_config(suite, suite.run(setting))
+    assert len({r.name for r in suite.runs}) == len(suite.runs)
     assert {r.seed for r in suite.runs if r.method == "preln"} == set(SEEDS)
     assert {r.seed for r in suite.runs if r.method == "nf-espa"} == set(SEEDS)
     assert model_config(suite, suite.run("nf-espa-k1-s1")).block == "nf_residual"
@@ -83,20 +91,39 @@ def test_record_reads_the_multiplier_and_paired_verdicts_from_run_folders(tmp_pa
     for s, (p, f) in {1: (4.02, 4.03), 2: (3.98, 4.01)}.items():
         _fake_run(tmp_path, f"preln-lr3e-3-s{s}", lr=3e-3, steps=n, seed=s, dev=p, test=p)
         _fake_run(tmp_path, f"nf-espa-k1-s{s}", lr=1e-3, steps=n, seed=s, dev=f, test=f)
+    # U-SPA: dev picks 3e-3 (its other LR's test would reach Pre-LN at once); 4.1 at k = 1, 3.9 at k = 2
+    _fake_run(tmp_path, "vanilla-uspa-lr1e-3", lr=1e-3, steps=n, seed=0, dev=4.5, test=3.0)
+    _fake_run(tmp_path, "vanilla-uspa-lr3e-3", lr=3e-3, steps=n, seed=0, dev=4.3, test=4.1)
+    _fake_run(tmp_path, "vanilla-uspa-k2-s0", lr=3e-3, steps=2 * n, seed=0, dev=3.9, test=3.9)
+    # joint budget: E-SPA η=0.1 and U-SPA at seeds 0 and 1; U-SPA lower by 0.10 and 0.20
+    for name, tests in {"jb-espa-eta0.1": (4.3, 4.4), "jb-uspa": (4.2, 4.2)}.items():
+        _fake_run(tmp_path, name, lr=1e-3, steps=n, seed=0, dev=tests[0], test=tests[0])
+        _fake_run(tmp_path, f"{name}-s1", lr=1e-3, steps=n, seed=1, dev=tests[1], test=tests[1])
     record = report.protocol_record(suite, tmp_path)
-    assert record["best_lr"] == {"preln": 3e-3, "vanilla-espa": 1e-3, "nf-espa": 1e-3}
-    seed0 = record["claim2"][0]
-    assert seed0["espa"] == {1: 4.4, 2: 4.2, 4: 3.9, 8: None} and seed0["preln_other_lr"] == 4.3
+    assert record["best_lr"] == {"preln": 3e-3, "vanilla-espa": 1e-3, "nf-espa": 1e-3, "vanilla-uspa": 3e-3,
+                                 "vanilla-vsi": None}
+    seed0 = record["claim2"]["vanilla-espa"][0]
+    assert seed0["curve"] == {1: 4.4, 2: 4.2, 4: 3.9, 8: None} and seed0["preln_other_lr"] == 4.3
     assert seed0["multiplier"] == pytest.approx(2 ** (1 + 2 / 3))
+    uspa0 = record["claim2"]["vanilla-uspa"][0]
+    assert uspa0["curve"] == {1: 4.1, 2: 3.9, 4: None, 8: None}
+    assert uspa0["multiplier"] == pytest.approx(2 ** 0.5) and uspa0["multiplier_other_lr"] == pytest.approx(1.0)
+    assert record["claim2_multiplier"]["vanilla-uspa"]["values"][0] == pytest.approx(2 ** 0.5)
+    jb = record["joint"]["jb-uspa"]
+    assert jb["seeds"] == [0, 1] and jb["test_mean"] == pytest.approx(4.2)
+    assert jb["vs_reference"]["n"] == 2 and jb["vs_reference"]["mean"] == pytest.approx(-0.15)
+    assert jb["seed0_vs_reference_sequences"]["mean"] == pytest.approx(-0.1)
+    assert record["skipless_at_n"]["vanilla-espa"]["mean"] == pytest.approx(0.4)
     diffs = [0.05, 0.01, 0.03]
     assert record["claim1_diffs"] == pytest.approx(diffs)
     assert record["claim1"]["mean"] == pytest.approx(0.03) and record["claim1"]["verdict"] == paired(diffs)["verdict"]
     assert record["runs"]["preln-lr3e-3"]["train_s"] == pytest.approx(n * 16 * 16 / 256.0)
-    assert "multiplier" in report.protocol_markdown(record)
+    page = report.protocol_markdown(record)
+    assert "vanilla U-SPA to reach Pre-LN" in page and "| jb-uspa | 0.001 | 2 |" in page
     (tmp_path / "runs" / "preln-lr3e-3" / "checkpoints").mkdir()
     from evals.protocol import export_records
 
-    assert export_records(tmp_path, tmp_path / "copy") == 12
+    assert export_records(tmp_path, tmp_path / "copy") == 19
     copied = tmp_path / "copy" / "runs" / "preln-lr3e-3"
     assert sorted(p.name for p in copied.iterdir()) == ["config.json", "metrics.jsonl", "suite_status.json",
                                                         "test_score.json"]

@@ -88,17 +88,22 @@ def protocol_record(suite, out: pathlib.Path) -> dict[str, Any]:
         record["steps"] = (spec.train or {}).get("steps", suite.record.run.steps)
         record["train_s"] = _train_seconds(out, spec.name)
         runs[spec.name] = record
-    best = {m: best_lr(suite, out, m, provisional=True) for m in ("preln", "vanilla-espa", "nf-espa")}
+    from .protocol_suite import METHODS, SKIPLESS
+
+    best = {m: best_lr(suite, out, m, provisional=True) for m in METHODS if any(s.method == m for s in suite.runs)}
+
+    n_steps = suite.record.run.steps
 
     def name_of(method: str, k: int, seed: int) -> str | None:
-        lr = best[method]
+        """The run of `method` at k·N steps and `seed` with the method's dev-chosen LR (seed 0 at k = 1: the sweep)."""
+        lr = best.get(method)
         if lr is None:
             return None
         if k == 1 and seed == 0:
             return next((s.name for s in suite.runs if s.role == "sweep" and s.method == method and s.lr == lr), None)
-        if k == 1 and method == "preln":
-            return next((s.name for s in suite.runs if s.method == method and s.seed == seed and s.lr == lr), None)
-        return f"{method}-k{k}-s{seed}"
+        return next((s.name for s in suite.runs if s.role in ("seed", "horizon") and s.method == method
+                     and s.seed == seed and (s.train or {}).get("steps", n_steps) == k * n_steps
+                     and (s.lr_from == method or s.lr == lr)), None)
 
     def test_loss(name: str | None) -> float | None:
         t = None if name is None else runs.get(name, {}).get("test")
@@ -110,35 +115,37 @@ def protocol_record(suite, out: pathlib.Path) -> dict[str, Any]:
 
     seeds = sorted({s.seed for s in suite.runs})
     ks = sorted({1} | {int(s.name.split("-k")[1].split("-")[0]) for s in suite.runs if "-k" in s.name})
-    claim2 = []
+    preln = {seed: test_loss(name_of("preln", 1, seed)) for seed in seeds}
+    preln_other = {}
     for seed in seeds:
-        espa = {k: test_loss(name_of("vanilla-espa", k, seed)) for k in ks}
-        preln = test_loss(name_of("preln", 1, seed))
-        other = [s for s in suite.runs if s.method == "preln" and s.lr is not None and best["preln"] is not None
+        other = [s for s in suite.runs if s.method == "preln" and s.lr is not None and best.get("preln") is not None
                  and s.lr != best["preln"] and s.seed == seed and not s.name.startswith("edge-")]
-        preln_other = test_loss(other[0].name) if other else None
-        claim2.append(dict(seed=seed, espa=espa, preln=preln, preln_other_lr=preln_other,
-                           multiplier=None if preln is None else crossing_multiplier(espa, preln),
-                           multiplier_other_lr=None if preln_other is None else crossing_multiplier(espa, preln_other),
-                           gap_at={k: (None if espa[k] is None or preln is None else espa[k] - preln) for k in ks}))
-    # while E-SPA's k-curve exists for seed 0 only: its multiplier against each Pre-LN seed (Pre-LN's seed spread)
-    curve0 = claim2[0]["espa"] if claim2 else {}
-    vs_preln_seeds = {c["seed"]: crossing_multiplier(curve0, c["preln"]) for c in claim2 if c["preln"] is not None}
+        preln_other[seed] = test_loss(other[0].name) if other else None
+    claim2 = {}
+    for method in (m for m in SKIPLESS if m in best):
+        claim2[method] = []
+        for seed in seeds:
+            curve = {k: test_loss(name_of(method, k, seed)) for k in ks}
+            p, o = preln[seed], preln_other[seed]
+            claim2[method].append(dict(
+                seed=seed, curve=curve, preln=p, preln_other_lr=o,
+                multiplier=None if p is None else crossing_multiplier(curve, p),
+                multiplier_other_lr=None if o is None else crossing_multiplier(curve, o),
+                gap_at={k: (None if curve[k] is None or p is None else curve[k] - p) for k in ks}))
+    # each model's seed-0 k-curve against each Pre-LN seed (the spread from Pre-LN's seed alone)
+    vs_preln_seeds = {m: {seed: crossing_multiplier(rows[0]["curve"], p) for seed, p in preln.items() if p is not None}
+                      for m, rows in claim2.items() if rows and any(v is not None for v in rows[0]["curve"].values())}
     claim1_diffs = [_diff(test_loss(name_of("nf-espa", 1, s)), test_loss(name_of("preln", 1, s))) for s in seeds]
-    espa_k1_diffs = [_diff(test_loss(name_of("vanilla-espa", 1, s)), test_loss(name_of("preln", 1, s))) for s in seeds]
-    joint_best = {}
-    for spec in suite.runs:
-        if spec.name.startswith("jb-"):
-            r = runs[spec.name]
-            if r["measures"] and r["state"] == "complete":
-                joint_best[spec.name] = dict(run=spec.name, lr=r["lr"], dev=r["measures"]["final_eval_loss"],
-                                             test=test_loss(spec.name), complete=True)
-    reference = joint_best.get("jb-espa-eta0.1")
-    for setting, entry in joint_best.items():
-        a, b = per_sequence(entry["run"]), per_sequence(reference["run"]) if reference else None
-        if a is not None and b is not None and setting != "jb-espa-eta0.1":
+    at_n = {m: paired([_diff(test_loss(name_of(m, 1, s)), preln[s]) for s in seeds]) for m in claim2}
+    prefix = "d36-" if suite.name == "claims-d36" else "jb-"
+    joint = _joint_budget(suite, runs, test_loss, prefix)
+    reference = joint.get(prefix + JOINT_REFERENCE)
+    for setting, entry in joint.items():  # seed 0 also paired over the test sequences
+        a = per_sequence(entry["runs"].get(0))
+        b = None if reference is None else per_sequence(reference["runs"].get(0))
+        if a is not None and b is not None and setting != prefix + JOINT_REFERENCE:
             d = a - b
-            entry["vs_espa_eta0.1"] = dict(mean=float(d.mean()), se=float(d.std(ddof=1) / math.sqrt(d.size)))
+            entry["seed0_vs_reference_sequences"] = dict(mean=float(d.mean()), se=float(d.std(ddof=1) / math.sqrt(d.size)))
     edge = {}
     for spec in suite.runs:
         if spec.name.startswith("edge-") and runs[spec.name]["measures"] and runs[spec.name]["state"] == "complete":
@@ -147,14 +154,47 @@ def protocol_record(suite, out: pathlib.Path) -> dict[str, Any]:
             entry = dict(method=spec.method, lr=spec.lr, dev=runs[spec.name]["measures"]["final_eval_loss"],
                          test=test_loss(spec.name), chosen_lr=best[spec.method],
                          chosen_dev=chosen_dev.get("final_eval_loss"), chosen_test=test_loss(chosen))
-            if spec.method == "preln" and claim2 and entry["test"] is not None:
-                entry["multiplier"] = crossing_multiplier(claim2[0]["espa"], entry["test"])
+            if spec.method == "preln" and claim2.get("vanilla-espa") and entry["test"] is not None:
+                entry["multiplier"] = crossing_multiplier(claim2["vanilla-espa"][0]["curve"], entry["test"])
             edge[spec.name] = entry
-    return dict(suite=suite.name, description=suite.description, runs=runs, best_lr=best, claim2=claim2, edge=edge,
-                claim2_multiplier=_spread([c["multiplier"] for c in claim2]),
+    return dict(suite=suite.name, description=suite.description, depth=suite.record.model.depth, runs=runs,
+                best_lr=best, claim2=claim2, edge=edge,
+                claim2_multiplier={m: _spread([c["multiplier"] for c in rows]) for m, rows in claim2.items()},
+                claim2_multiplier_other_lr={m: _spread([c["multiplier_other_lr"] for c in rows])
+                                            for m, rows in claim2.items()},
                 claim2_seed0_vs_preln_seeds=vs_preln_seeds,
-                claim1=paired(claim1_diffs), claim1_diffs=claim1_diffs, espa_k1=paired(espa_k1_diffs),
-                joint=joint_best, source=_source_numbers(out))
+                claim1=paired(claim1_diffs), claim1_diffs=claim1_diffs, skipless_at_n=at_n,
+                joint=joint, source=_source_numbers(out))
+
+
+JOINT_REFERENCE = "espa-eta0.1"
+
+
+def _joint_budget(suite, runs: dict, test_loss, prefix: str) -> dict[str, Any]:
+    """Each joint-budget setting over its seeds (`<prefix><setting>` is seed 0, `<prefix><setting>-s<k>` seed k): dev
+    and test per seed and their means, and the paired difference to E-SPA η = 0.1 over the seeds both have."""
+    settings: dict[str, dict[int, str]] = {}
+    for spec in suite.runs:
+        if spec.name.startswith(prefix):
+            setting = spec.name.rsplit("-s", 1)[0] if spec.seed else spec.name
+            settings.setdefault(setting, {})[spec.seed] = spec.name
+    joint = {}
+    for setting, by_seed in settings.items():
+        done = {seed: name for seed, name in by_seed.items()
+                if runs[name]["measures"] and runs[name]["state"] == "complete"}
+        if not done:
+            continue
+        dev = {seed: runs[name]["measures"]["final_eval_loss"] for seed, name in done.items()}
+        test = {seed: test_loss(name) for seed, name in done.items()}
+        got = [v for v in test.values() if v is not None]
+        joint[setting] = dict(lr=runs[next(iter(done.values()))]["lr"], seeds=sorted(done), runs=done, dev=dev, test=test,
+                              dev_mean=float(np.mean(list(dev.values()))),
+                              test_mean=float(np.mean(got)) if got else None)
+    reference = joint.get(prefix + JOINT_REFERENCE)
+    for setting, entry in joint.items():
+        if reference is not None and setting != prefix + JOINT_REFERENCE:
+            entry["vs_reference"] = paired([_diff(entry["test"].get(s), reference["test"].get(s)) for s in entry["seeds"]])
+    return joint
 
 
 def _diff(a, b):
@@ -176,6 +216,8 @@ def _source_numbers(out: pathlib.Path) -> dict[str, Any]:
         return {}
     config = json.loads(configs[0].read_text())
     data, vocab, seq_len = config["data"], config["model"]["vocab_size"], config["model"]["seq_len"]
+    if not str(data).startswith("generated"):
+        return dict(data=data, real_text=True)  # real text: no known optimum
     optimal, se = skipless_data.generated_optimal_loss(data, vocab, seq_len)
     source, base = skipless_data.generated_source(data, vocab)
     return dict(data=data, vocab_size=vocab, seq_len=seq_len, optimal_loss=optimal, optimal_se=se,
@@ -195,43 +237,41 @@ def protocol_markdown(record: dict[str, Any]) -> str:
              f"Runs complete: {done} of {len(runs)} ({record.get('date', '')}). Command: `{record.get('command', '')}`.",
              "", _source_line(record.get("source") or {}), "", f"Best LR on the dev stream: " + ", ".join(f"{m} {v:g}" if v else f"{m} –"
                                                         for m, v in record["best_lr"].items()), ""]
-    lines += ["## Claim 2: × iterations for vanilla E-SPA to reach Pre-LN (test loss, final models)", "",
-              "| seed | Pre-LN (N) | Pre-LN other LR | " + " | ".join(f"E-SPA {k}×N" for k in sorted(record["claim2"][0]["espa"]))
-              + " | multiplier | multiplier vs other LR |",
-              "|---|---|---|" + "---|" * len(record["claim2"][0]["espa"]) + "---|---|"]
-    for c in record["claim2"]:
-        measured = [k for k, v in c["espa"].items() if v is not None]
-        mult = lambda m: ("–" if c["preln"] is None or not measured else
-                          f"{m:.2f}" if m is not None else f"> {max(measured)} (not reached by k ≤ {max(measured)})")
-        lines.append(f"| {c['seed']} | {_f(c['preln'])} | {_f(c['preln_other_lr'])} | "
-                     + " | ".join(_f(v) for _, v in sorted(c["espa"].items())) + f" | {mult(c['multiplier'])} | "
-                     + ("–" if c["preln_other_lr"] is None else mult(c["multiplier_other_lr"])) + " |")
-    vs = record.get("claim2_seed0_vs_preln_seeds") or {}
-    if vs:
-        lines += ["", "E-SPA seed 0's k-curve against each Pre-LN seed (the spread from Pre-LN's seed alone): "
-                  + ", ".join(f"seed {s}: {'not reached' if m is None else f'{m:.2f}'}" for s, m in sorted(vs.items()))
-                  + "."]
-    lines += ["", _paired_line("Claim 1 (norm-free residual E-SPA − Pre-LN at N, test loss)", record["claim1"]),
-              _paired_line("Vanilla E-SPA − Pre-LN at N (test loss)", record["espa_k1"]), ""]
-    lines += ["## Matched joint kernel budget, depth 16 (seed 0, vanilla E-SPA's dev-selected LR)", "",
-              "| setting | LR | dev | test | test − E-SPA η=0.1 (paired over test sequences) |", "|---|---|---|---|---|"]
-    for setting, e in sorted(record["joint"].items()):
-        vs = e.get("vs_espa_eta0.1")
-        lines.append(f"| {setting} | {e['lr']:g} | {_f(e['dev'])} | "
-                     f"{_f(e['test'])} | {_vs_text(vs)} |")
-    lines += ["", "## Grid-edge check (seed 0): one LR step above each chosen LR", "",
-              "| run | LR | dev | test | chosen LR | its dev | its test | E-SPA multiplier vs this Pre-LN |",
-              "|---|---|---|---|---|---|---|---|"]
-    for name, e in record.get("edge", {}).items():
-        mult = e.get("multiplier", "n/a")
-        mult_text = "–" if e["method"] != "preln" else (f"{mult:.2f}" if isinstance(mult, float) else "not reached")
-        lines.append(f"| {name} | {e['lr']:g} | {_f(e['dev'])} | {_f(e['test'])} | {e['chosen_lr']} | "
-                     f"{_f(e['chosen_dev'])} | {_f(e['chosen_test'])} | {mult_text} |")
+    names = {"vanilla-espa": "E-SPA", "vanilla-uspa": "U-SPA", "vanilla-vsi": "Value-SkipInit"}
+    for method, rows in record["claim2"].items():
+        if not any(v is not None for c in rows for k, v in c["curve"].items() if k != 1):
+            continue  # no run beyond N: nothing to read a multiplier from (the paired lines below say the rest)
+        name = names.get(method, method)
+        ks = sorted(rows[0]["curve"])
+        lines += [f"## Claim 2: × iterations for vanilla {name} to reach Pre-LN (test loss, final models)", "",
+                  "| seed | Pre-LN (N) | Pre-LN other LR | " + " | ".join(f"{name} {k}×N" for k in ks)
+                  + " | multiplier | multiplier vs other LR |", "|---|---|---|" + "---|" * len(ks) + "---|---|"]
+        for c in rows:
+            measured = [k for k, v in c["curve"].items() if v is not None]
+            mult = lambda m, c=c, measured=measured: (
+                "–" if c["preln"] is None or not measured else
+                f"{m:.2f}" if m is not None else f"> {max(measured)} (not reached by k ≤ {max(measured)})")
+            lines.append(f"| {c['seed']} | {_f(c['preln'])} | {_f(c['preln_other_lr'])} | "
+                         + " | ".join(_f(c["curve"][k]) for k in ks) + f" | {mult(c['multiplier'])} | "
+                         + ("–" if c["preln_other_lr"] is None else mult(c["multiplier_other_lr"])) + " |")
+        vs = (record.get("claim2_seed0_vs_preln_seeds") or {}).get(method) or {}
+        if vs:
+            lines += ["", f"{name} seed 0's k-curve against each Pre-LN seed (the spread from Pre-LN's seed alone): "
+                      + ", ".join(f"seed {s}: {'not reached' if m is None else f'{m:.2f}'}" for s, m in sorted(vs.items()))
+                      + "."]
+        lines.append("")
+    lines += [_paired_line("Claim 1 (norm-free residual E-SPA − Pre-LN at N, test loss)", record["claim1"])]
+    lines += [_paired_line(f"Vanilla {names.get(m, m)} − Pre-LN at N (test loss)", p)
+              for m, p in record["skipless_at_n"].items() if p["n"]]
+    if record["joint"]:
+        lines += _joint_lines(record)
+    if record.get("edge"):
+        lines += _edge_lines(record)
     lines += ["", "## Cost (seconds inside training steps, from the logged throughput; compile, evals and scoring excluded)", "",
               "| group | runs done | steps done | train s |", "|---|---|---|---|"]
     groups = {"LR sweeps (k = 1, seed 0)": lambda n, r: r["role"] == "sweep",
               "seeds 1, 2 at k = 1": lambda n, r: r["role"] == "seed",
-              "E-SPA at 2, 4, 8 × N": lambda n, r: r["role"] == "horizon",
+              "skipless models at 2, 4, 8 × N": lambda n, r: r["role"] == "horizon",
               "joint budget": lambda n, r: n.startswith("jb-"), "grid-edge check": lambda n, r: n.startswith("edge-")}
     for group, belongs in groups.items():
         members = [(n, r) for n, r in runs.items() if belongs(n, r) and r["state"] == "complete"]
@@ -246,9 +286,37 @@ def protocol_markdown(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _joint_lines(record: dict[str, Any]) -> list[str]:
+    lines = ["", f"## Matched joint kernel budget, depth {record.get('depth', 16)} (vanilla E-SPA's dev-selected LR)", "",
+              "| setting | LR | seeds | dev (mean) | test per seed | test (mean) | test − E-SPA η=0.1, paired over seeds "
+              "| seed 0: paired over test sequences |", "|---|---|---|---|---|---|---|---|"]
+    for setting, e in sorted(record["joint"].items()):
+        p = e.get("vs_reference")
+        paired_text = "–" if not p or not p["n"] else (
+            f"{p['mean']:+.3f}" + ("" if p["n"] < 2 else f" [{p['low']:+.3f}, {p['high']:+.3f}]") + f" ({p['verdict']})")
+        per_seed = ", ".join(_f(e["test"][s]) for s in sorted(e["test"]))
+        lines.append(f"| {setting} | {e['lr']:g} | {len(e['seeds'])} | {_f(e['dev_mean'])} | {per_seed} | "
+                     f"{_f(e['test_mean'])} | {paired_text} | {_vs_text(e.get('seed0_vs_reference_sequences'))} |")
+    return lines
+
+
+def _edge_lines(record: dict[str, Any]) -> list[str]:
+    lines = ["", "## Grid-edge check (seed 0): one LR step above each chosen LR", "",
+              "| run | LR | dev | test | chosen LR | its dev | its test | E-SPA multiplier vs this Pre-LN |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, e in record.get("edge", {}).items():
+        mult = e.get("multiplier", "n/a")
+        mult_text = "–" if e["method"] != "preln" else (f"{mult:.2f}" if isinstance(mult, float) else "not reached")
+        lines.append(f"| {name} | {e['lr']:g} | {_f(e['dev'])} | {_f(e['test'])} | {e['chosen_lr']} | "
+                     f"{_f(e['chosen_dev'])} | {_f(e['chosen_test'])} | {mult_text} |")
+    return lines
+
+
 def _source_line(src: dict[str, Any]) -> str:
     if not src:
         return "Source numbers: not yet (no run started)."
+    if src.get("real_text"):
+        return f"Real text ({src['data']}): its best possible loss is unknown; read the losses side by side."
     return (f"Best possible loss at T = {src['seq_len']}: {src['optimal_loss']:.4f} ± {src['optimal_se']:.4f} nats/word "
             f"(Monte Carlo of exact conditionals); fitted bigram on the same data: {src['bigram_loss']:.4f}.")
 

@@ -3,13 +3,14 @@
 - Data: `generated:<WikiText-2 valid.txt>` (word-level, V = 1024, never repeats, optimal loss known); the run's
   eval is the dev stream (all LR choice), the test stream is scored once per final model (`evals.protocol`).
 - Claim 2 ("deep vanilla transformers reach standard performance after about 5× more iterations"): Pre-LN at N
-  steps, vanilla E-SPA at k·N for k ∈ {1, 2, 4, 8}, each run with its own cosine schedule (warmup k·W), 3 seeds;
-  E-SPA's LR is chosen at k = 1 on dev [our choice: no re-sweep per k].
+  steps, each vanilla skipless model (E-SPA, U-SPA, Value-SkipInit, at their default kernel budgets) at k·N for
+  k ∈ {1, 2, 4, 8}, each run with its own cosine schedule (warmup k·W), 3 seeds; each model's LR is chosen at
+  k = 1 on dev from its own two-point grid [our choice: no re-sweep per k].
 - Claim 1 (norm-free deep transformers "train at speeds matching their standard counterparts"), our reading: the
   norm-free residual block (`nf_residual`, E-SPA attention) vs Pre-LN at k = 1, 3 seeds.
 - Matched joint kernel budget at depth 16 (whole-network init cosine 0.85 for every method): E-SPA with η = 0.1
   (its attention the furthest from the identity: A_ii ≈ 0.88) and η = 0.5 (A_ii ≈ 0.93), U-SPA (A_ii ≈ 0.98) and
-  Value-SkipInit (η = 0.85: the MLPs alone make the budget), at vanilla E-SPA's dev-selected LR, seed 0.
+  Value-SkipInit (η = 0.85: the MLPs alone make the budget), at vanilla E-SPA's dev-selected LR, 3 seeds.
 Runs are ordered so that a suite cut short still holds the most informative comparison.
 """
 
@@ -45,6 +46,10 @@ BUDGET_COSINE = 0.85
 BUDGET_GAMMA = 0.007809
 
 _LRS = {"preln": (1e-3, 3e-3), "vanilla-espa": (3e-4, 1e-3), "nf-espa": (1e-3, 3e-3)}
+# U-SPA and Value-SkipInit joined the k·N comparison after the first three; their grid starts at E-SPA's dev choice
+_MORE_LRS = {"vanilla-uspa": (1e-3, 3e-3), "vanilla-vsi": (1e-3, 3e-3)}
+SKIPLESS = ("vanilla-espa", "vanilla-uspa", "vanilla-vsi")
+METHODS = (*_LRS, *_MORE_LRS)
 _EDGE_LRS = {"preln": 1e-2, "vanilla-espa": 3e-3, "nf-espa": 1e-2}
 _JOINT = {
     "jb-espa-eta0.1": ("vanilla-espa", dict(kernel_budget="joint", gamma_final=BUDGET_GAMMA, tat_eta=0.1)),
@@ -87,7 +92,23 @@ def protocol_runs() -> list[RunSpec]:
     # choice (not part of the selection, so the runs already made at the chosen LR stay the protocol's)
     edge = [RunSpec(f"edge-{m}-lr{_lr_name(lr)}", m, "ablation", lr=lr, label=f"{m} lr={lr:g} (grid-edge check)")
             for m, lr in _EDGE_LRS.items()]
-    return sweeps + seeds + first_horizons + joint + edge + more_horizons + last
+    first = sweeps + seeds + first_horizons + joint + edge + more_horizons + last
+    return first + _uspa_vsi_and_joint_seeds()
+
+
+def _uspa_vsi_and_joint_seeds() -> list[RunSpec]:
+    """U-SPA's and Value-SkipInit's k·N runs, then the joint-budget settings' seeds 1 and 2; whole comparisons first:
+    the sweeps, k = 1 for every seed, every k for seed 0, k = 2 and 4 for seeds 1 and 2, and k = 8 for them last."""
+    sweeps = [RunSpec(f"{m}-lr{_lr_name(lr)}", m, "sweep", lr=lr, label=f"{m} lr={lr:g}")
+              for m, grid in _MORE_LRS.items() for lr in grid]
+    k1 = [_horizon(m, 1, s) for s in SEEDS[1:] for m in _MORE_LRS]
+    seed0 = [_horizon(m, k, 0) for k in MULTIPLIERS[1:] for m in _MORE_LRS]
+    middle = [_horizon(m, k, s) for k in MULTIPLIERS[1:3] for s in SEEDS[1:] for m in _MORE_LRS]
+    joint = [RunSpec(f"{name}-s{s}", method, "ablation", lr_from="vanilla-espa", model=fields, seed=s,
+                     label=f"{name} (joint budget {BUDGET_COSINE}), seed {s}")
+             for s in SEEDS[1:] for name, (method, fields) in _JOINT.items()]
+    last = [_horizon(m, MULTIPLIERS[-1], s) for s in SEEDS[1:] for m in _MORE_LRS]
+    return sweeps + k1 + seed0 + middle + joint + last
 
 
 def protocol_suite() -> Suite:
@@ -95,8 +116,8 @@ def protocol_suite() -> Suite:
     return _suite(
         name="claims-cpu",
         description=("Depth 16, width 64, 4 heads, T=64, batch 16 on the generated source fitted to WikiText-2 "
-                     f"valid.txt (V=1024 words); N={N_STEPS} steps; Pre-LN at N, vanilla E-SPA at k·N "
-                     f"(k in {MULTIPLIERS}), norm-free residual E-SPA at N, 3 seeds; joint-budget comparison."),
+                     f"valid.txt (V=1024 words); N={N_STEPS} steps; Pre-LN at N, vanilla E-SPA, U-SPA and "
+                     f"Value-SkipInit at k·N (k in {MULTIPLIERS}), norm-free residual E-SPA at N, 3 seeds; joint-budget comparison."),
         model=_MODEL, train=_TRAIN, runs=tuple(protocol_runs()),
         tokenizer="word:1024",
     )
@@ -111,6 +132,8 @@ def wikitext_suite() -> Suite:
     """
     runs = [RunSpec(f"wt2-{m}-lr{_lr_name(lr)}", m, "sweep", lr=lr, label=f"{m} lr={lr:g} (WikiText-2)")
             for m, grid in _LRS.items() for lr in grid]
+    runs += [RunSpec(f"wt2-{m}-s{s}", m, "seed", lr_from=m, seed=s, label=f"{m} best lr, seed {s} (WikiText-2)")
+             for s in SEEDS[1:] for m in _LRS]
     return _suite(
         name="claims-wt2",
         description=("Depth 16, width 64, T=64, batch 16, N=150 steps on WikiText-2 (train: valid.txt minus its "
@@ -124,13 +147,15 @@ def wikitext_suite() -> Suite:
 
 
 def depth36_suite() -> Suite:
-    """"claims-d36": the matched joint-budget comparison at depth 36 (seed 0), with Pre-LN as the reference.
+    """"claims-d36": the matched joint-budget comparison at depth 36 (3 seeds), with Pre-LN as the reference.
 
     Same shape, data and budget (whole-network init cosine 0.85) as `claims-cpu`'s joint-budget runs; LRs are the
     depth-16 dev choices (Pre-LN 3e-3, vanilla E-SPA 1e-3 for every skipless setting) [compute: no sweep at 36].
     """
-    runs = [RunSpec("d36-preln", "preln", "sweep", lr=3e-3, label="preln depth 36")]
-    runs += [RunSpec(f"d36-{name[3:]}", method, "ablation", lr=1e-3, model=fields,
-                     label=f"{name} depth 36 (joint budget {BUDGET_COSINE})") for name, (method, fields) in _JOINT.items()]
-    return _suite("claims-d36", "The joint-budget comparison of claims-cpu at depth 36 (seed 0).",
+    settings = [("d36-preln", "preln", 3e-3, {})] + [(f"d36-{name[3:]}", method, 1e-3, fields)
+                                                      for name, (method, fields) in _JOINT.items()]
+    runs = [RunSpec(name + (f"-s{s}" if s else ""), method, "sweep" if method == "preln" and not s else "ablation",
+                    lr=lr, model=fields, seed=s, label=f"{name} depth 36, seed {s}")
+            for s in SEEDS for name, method, lr, fields in settings]
+    return _suite("claims-d36", "The joint-budget comparison of claims-cpu at depth 36, with Pre-LN, 3 seeds.",
                   {**_MODEL, "depth": 36}, _TRAIN, runs, "word:1024")
