@@ -301,7 +301,7 @@ def _joint_lines(record: dict[str, Any]) -> list[str]:
 
 
 def _edge_lines(record: dict[str, Any]) -> list[str]:
-    lines = ["", "## Grid-edge check (seed 0): one LR step above each chosen LR", "",
+    lines = ["", "## Grid-edge check (seed 0): one LR step past the grid's end where each chosen LR sits", "",
               "| run | LR | dev | test | chosen LR | its dev | its test | E-SPA multiplier vs this Pre-LN |",
               "|---|---|---|---|---|---|---|---|"]
     for name, e in record.get("edge", {}).items():

@@ -51,6 +51,7 @@ _MORE_LRS = {"vanilla-uspa": (1e-3, 3e-3), "vanilla-vsi": (1e-3, 3e-3)}
 SKIPLESS = ("vanilla-espa", "vanilla-uspa", "vanilla-vsi")
 METHODS = (*_LRS, *_MORE_LRS)
 _EDGE_LRS = {"preln": 1e-2, "vanilla-espa": 3e-3, "nf-espa": 1e-2}
+_MORE_EDGE_LRS = {"vanilla-uspa": 3e-4, "vanilla-vsi": 3e-4}
 _JOINT = {
     "jb-espa-eta0.1": ("vanilla-espa", dict(kernel_budget="joint", gamma_final=BUDGET_GAMMA, tat_eta=0.1)),
     "jb-espa-eta0.5": ("vanilla-espa", dict(kernel_budget="joint", gamma_final=BUDGET_GAMMA, tat_eta=0.5)),
@@ -108,7 +109,10 @@ def _uspa_vsi_and_joint_seeds() -> list[RunSpec]:
                      label=f"{name} (joint budget {BUDGET_COSINE}), seed {s}")
              for s in SEEDS[1:] for name, (method, fields) in _JOINT.items()]
     last = [_horizon(m, MULTIPLIERS[-1], s) for s in SEEDS[1:] for m in _MORE_LRS]
-    return sweeps + k1 + seed0 + middle + joint + last
+    # both dev choices came out at the bottom of the grid: one step further down, seed 0, as the check on the choice
+    edge = [RunSpec(f"edge-{m}-lr{_lr_name(lr)}", m, "ablation", lr=lr, label=f"{m} lr={lr:g} (grid-edge check)")
+            for m, lr in _MORE_EDGE_LRS.items()]
+    return sweeps + k1 + seed0 + middle + joint + last + edge
 
 
 def protocol_suite() -> Suite:
