@@ -6,7 +6,7 @@ import pytest
 
 from evals.protocol import main
 from evals.protocol_report import crossing_multiplier, paired
-from evals.protocol_suite import MULTIPLIERS, N_STEPS, SEEDS, protocol_suite, wikitext_suite
+from evals.protocol_suite import MULTIPLIERS, N_STEPS, SEEDS, depth36_suite, depth72_suite, protocol_suite, wikitext_suite
 from evals.suite_runs import model_config
 
 
@@ -45,6 +45,9 @@ def test_protocol_matrix_is_budget_matched_with_own_schedules():
         assert [suite.run(n).seed for n in (setting, f"{setting}-s1", f"{setting}-s2")] == list(SEEDS)
         assert model_config(suite, suite.run(f"{setting}-s2")) == model_config(suite, suite.run(setting))
     assert len({r.name for r in suite.runs}) == len(suite.runs)
+    for deep, depth, seeds in ((depth36_suite(), 36, set(SEEDS)), (depth72_suite(), 72, {0})):
+        assert {model_config(deep, r).depth for r in deep.runs} == {depth} and {r.seed for r in deep.runs} == seeds
+        assert {model_config(deep, r).attention for r in deep.runs} == {"standard", "espa", "uspa", "value_skipinit"}
     assert {r.seed for r in suite.runs if r.method == "preln"} == set(SEEDS)
     assert {r.seed for r in suite.runs if r.method == "nf-espa"} == set(SEEDS)
     assert model_config(suite, suite.run("nf-espa-k1-s1")).block == "nf_residual"

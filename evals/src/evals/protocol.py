@@ -78,14 +78,15 @@ def score_test_text(run_dir: pathlib.Path, test_text: pathlib.Path) -> dict:
 
 
 def _suite_and_data(name: str, text: str, out: pathlib.Path):
-    from .protocol_suite import depth36_suite, protocol_suite, wikitext_suite
+    from .protocol_suite import depth36_suite, depth72_suite, protocol_suite, wikitext_suite
     from .suite_runs import DataPaths
 
     path = pathlib.Path(text)
     if not path.is_file():
         raise ValueError(f"--text {text}: no such file; pass WikiText-2's valid.txt (the protocol's training text).")
-    if name in ("claims-cpu", "claims-d36"):
-        suite = protocol_suite() if name == "claims-cpu" else depth36_suite()
+    deep = {"claims-cpu": protocol_suite, "claims-d36": depth36_suite, "claims-d72": depth72_suite}
+    if name in deep:
+        suite = deep[name]()
         return suite, DataPaths(f"generated:{path.resolve()}", None, str(out / "data")), None
     if name == "claims-wt2":
         test = path.resolve().with_name("test.txt")
@@ -93,7 +94,7 @@ def _suite_and_data(name: str, text: str, out: pathlib.Path):
             raise ValueError(f"--suite claims-wt2 needs test.txt next to {path}; pass the WikiText-2 valid.txt.")
         # eval None: the data package holds out the training text's last 5% — the dev split
         return wikitext_suite(), DataPaths(str(path.resolve()), None, str(out / "data")), test
-    raise ValueError(f"--suite {name}: choose claims-cpu, claims-d36 or claims-wt2.")
+    raise ValueError(f"--suite {name}: choose claims-cpu, claims-d36, claims-d72 or claims-wt2.")
 
 
 def run_protocol(text: str, out: pathlib.Path, *, suite_name: str = "claims-cpu", only: list[str] | None = None,
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     avoid_cpu_eigen_pool_hang()
     parser = argparse.ArgumentParser(prog="python -m evals.protocol", description=__doc__.split("\n")[0])
     parser.add_argument("--text", default="../shared/data/wikitext-2/valid.txt", help="text the source is fitted to")
-    parser.add_argument("--suite", default="claims-cpu", help="claims-cpu (generated source), claims-d36 (its joint-budget runs at depth 36) or claims-wt2 (WikiText-2)")
+    parser.add_argument("--suite", default="claims-cpu", help="claims-cpu (generated source), claims-d36 / claims-d72 (its joint-budget runs at depth 36 / 72) or claims-wt2 (WikiText-2)")
     parser.add_argument("--out", required=True, help="suite folder (runs/, results.json, results.md)")
     parser.add_argument("--only", default=None, help="comma-separated run names (default: all)")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from the runs present")

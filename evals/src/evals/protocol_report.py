@@ -137,7 +137,7 @@ def protocol_record(suite, out: pathlib.Path) -> dict[str, Any]:
                       for m, rows in claim2.items() if rows and any(v is not None for v in rows[0]["curve"].values())}
     claim1_diffs = [_diff(test_loss(name_of("nf-espa", 1, s)), test_loss(name_of("preln", 1, s))) for s in seeds]
     at_n = {m: paired([_diff(test_loss(name_of(m, 1, s)), preln[s]) for s in seeds]) for m in claim2}
-    prefix = "d36-" if suite.name == "claims-d36" else "jb-"
+    prefix = f"d{suite.record.model.depth}-" if suite.name.startswith("claims-d") else "jb-"
     joint = _joint_budget(suite, runs, test_loss, prefix)
     reference = joint.get(prefix + JOINT_REFERENCE)
     for setting, entry in joint.items():  # seed 0 also paired over the test sequences

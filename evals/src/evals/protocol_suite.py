@@ -156,10 +156,19 @@ def depth36_suite() -> Suite:
     Same shape, data and budget (whole-network init cosine 0.85) as `claims-cpu`'s joint-budget runs; LRs are the
     depth-16 dev choices (Pre-LN 3e-3, vanilla E-SPA 1e-3 for every skipless setting) [compute: no sweep at 36].
     """
-    settings = [("d36-preln", "preln", 3e-3, {})] + [(f"d36-{name[3:]}", method, 1e-3, fields)
-                                                      for name, (method, fields) in _JOINT.items()]
+    return _deep_suite(36, SEEDS)
+
+
+def depth72_suite() -> Suite:
+    """"claims-d72": the same comparison at depth 72, seed 0 only [compute: ≈ 4.5× a depth-16 step]."""
+    return _deep_suite(72, SEEDS[:1])
+
+
+def _deep_suite(depth: int, seeds: tuple[int, ...]) -> Suite:
+    settings = [(f"d{depth}-preln", "preln", 3e-3, {})] + [(f"d{depth}-{name[3:]}", method, 1e-3, fields)
+                                                           for name, (method, fields) in _JOINT.items()]
     runs = [RunSpec(name + (f"-s{s}" if s else ""), method, "sweep" if method == "preln" and not s else "ablation",
-                    lr=lr, model=fields, seed=s, label=f"{name} depth 36, seed {s}")
-            for s in SEEDS for name, method, lr, fields in settings]
-    return _suite("claims-d36", "The joint-budget comparison of claims-cpu at depth 36, with Pre-LN, 3 seeds.",
-                  {**_MODEL, "depth": 36}, _TRAIN, runs, "word:1024")
+                    lr=lr, model=fields, seed=s, label=f"{name} depth {depth}, seed {s}")
+            for s in seeds for name, method, lr, fields in settings]
+    return _suite(f"claims-d{depth}", f"The joint-budget comparison of claims-cpu at depth {depth}, with Pre-LN, "
+                  f"{len(seeds)} seed(s).", {**_MODEL, "depth": depth}, _TRAIN, runs, "word:1024")
