@@ -254,6 +254,13 @@ def protocol_markdown(record: dict[str, Any]) -> str:
             lines.append(f"| {c['seed']} | {_f(c['preln'])} | {_f(c['preln_other_lr'])} | "
                          + " | ".join(_f(c["curve"][k]) for k in ks) + f" | {mult(c['multiplier'])} | "
                          + ("–" if c["preln_other_lr"] is None else mult(c["multiplier_other_lr"])) + " |")
+        spread, other = record["claim2_multiplier"][method], record["claim2_multiplier_other_lr"][method]
+        if spread["n"]:
+            lines += ["", f"Multiplier over the {spread['n']} seed(s) reached: mean {spread['mean']:.2f} "
+                      f"({spread['low']:.2f}–{spread['high']:.2f}); against Pre-LN at its other LR: "
+                      + ("–" if not other["n"] else f"mean {other['mean']:.2f} ({other['low']:.2f}–{other['high']:.2f})")
+                      + (f"; {len(rows) - spread['n']} seed(s) not reached or not run" if spread["n"] < len(rows) else "")
+                      + "."]
         vs = (record.get("claim2_seed0_vs_preln_seeds") or {}).get(method) or {}
         if vs:
             lines += ["", f"{name} seed 0's k-curve against each Pre-LN seed (the spread from Pre-LN's seed alone): "
