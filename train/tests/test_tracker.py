@@ -85,6 +85,34 @@ def test_wandb_offline_receives_what_metrics_jsonl_holds(tmp_path, monkeypatch):
     assert config_sent == json.loads((tmp_path / "run" / "config.json").read_text())
 
 
+def test_a_resumed_run_continues_the_same_wandb_run(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    from skipless_models import ModelConfig
+    from train.config import TrainConfig
+    from train.loop import run
+
+    for name, value in {"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path / "wandb_dir"), "WANDB_SILENT": "true",
+                        "WANDB_PROJECT": "skipless-test"}.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "wandb_dir").mkdir()
+    config = TrainConfig(
+        model=ModelConfig(depth=2, width=16, heads=2, mlp_width=32, seq_len=16), data="embedded", tokenizer="byte",
+        data_dir=str(tmp_path / "data"), batch_size=4, steps=4, warmup=1, eval_every=0, checkpoint_every=2,
+        log_every=1, diagnostics_every=0, out=str(tmp_path / "run"), tracker="wandb")
+    run(config, progress_bar=False, stop_after=2)
+    run(config, resume=True, progress_bar=False)
+
+    run_files = sorted((tmp_path / "wandb_dir").glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(run_files) == 2
+    ids = {f.stem.removeprefix("run-") for f in run_files}
+    assert ids == {(tmp_path / "run" / "wandb_run_id.txt").read_text().strip()}
+    steps = []
+    for run_file in run_files:
+        steps.append(sorted(_items(r.history.item)["_step"] for r in wandb_records(run_file)
+                            if r.WhichOneof("record_type") == "history"))
+    assert steps == [[1, 2], [3, 4]]
+
+
 def test_missing_wandb_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
     from train.main import main
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import secrets
 from typing import Any, Literal, Protocol, get_args
 
 Tracker = Literal["none", "wandb"]
@@ -42,9 +43,26 @@ def _import_wandb():
     return wandb
 
 
+WANDB_ID_FILE = "wandb_run_id.txt"
+
+
+def _wandb_run_id(out_dir: pathlib.Path) -> str:
+    """The run folder's wandb run id: made at the first start, kept in `wandb_run_id.txt` so a resume continues
+    the same wandb run."""
+    path = out_dir / WANDB_ID_FILE
+    if path.is_file():
+        return path.read_text().strip()
+    run_id = secrets.token_hex(4)  # wandb ids: letters and digits
+    partial = path.with_suffix(".tmp")
+    partial.write_text(run_id + "\n")
+    partial.replace(path)
+    return run_id
+
+
 class WandbSink:
-    """One wandb run per trainer invocation, named after the run folder (a resume opens a new one in the same
-    group). Its files go to `$WANDB_DIR` if set, else the run folder; `WANDB_MODE=offline` keeps them local.
+    """One wandb run per run folder, named after it: a resume continues the same wandb run (its id is kept in
+    the folder's `wandb_run_id.txt`). Its files go to `$WANDB_DIR` if set, else the run folder;
+    `WANDB_MODE=offline` keeps them local (`wandb sync` uploads them later, the resumed part into the same run).
 
     **Arguments:** `out_dir` (the run folder), `config` (the resolved `TrainConfig.to_dict()`, sent as the run's
     config), `project` (`$WANDB_PROJECT`, default "skipless").
@@ -54,7 +72,8 @@ class WandbSink:
         wandb = _import_wandb()
         name = pathlib.Path(out_dir).resolve().name
         self._run = wandb.init(project=os.environ.get("WANDB_PROJECT", "skipless"), name=name, group=name,
-                               config=config, dir=os.environ.get("WANDB_DIR", str(out_dir)), reinit="create_new")
+                               id=_wandb_run_id(pathlib.Path(out_dir)), resume="allow", config=config,
+                               dir=os.environ.get("WANDB_DIR", str(out_dir)), reinit="create_new")
 
     def add(self, scalars: dict[str, float], step: int) -> None:
         self._run.log(scalars, step=step)
