@@ -38,16 +38,22 @@ def _items(items):
     return {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in items}
 
 
-def test_wandb_offline_receives_what_metrics_jsonl_holds(tmp_path, monkeypatch):
+@pytest.fixture
+def offline_wandb(tmp_path, monkeypatch):
+    """wandb in offline mode (no network), its files under `tmp_path/wandb_dir`."""
     pytest.importorskip("wandb")
-    from skipless_models import ModelConfig
-    from train.config import TrainConfig
-    from train.loop import run
-
     for name, value in {"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path / "wandb_dir"), "WANDB_SILENT": "true",
                         "WANDB_PROJECT": "skipless-test"}.items():
         monkeypatch.setenv(name, value)
     (tmp_path / "wandb_dir").mkdir()
+    return tmp_path / "wandb_dir"
+
+
+def test_wandb_offline_receives_what_metrics_jsonl_holds(tmp_path, offline_wandb):
+    from skipless_models import ModelConfig
+    from train.config import TrainConfig
+    from train.loop import run
+
     config = TrainConfig(
         model=ModelConfig(depth=2, width=16, heads=2, mlp_width=32, seq_len=16, attention="value_skipinit"),
         data="embedded", tokenizer="byte", data_dir=str(tmp_path / "data"), batch_size=4, steps=4, warmup=1,
@@ -55,7 +61,7 @@ def test_wandb_offline_receives_what_metrics_jsonl_holds(tmp_path, monkeypatch):
         tracker="wandb")
     run(config, progress_bar=False)
 
-    run_files = list((tmp_path / "wandb_dir").glob("wandb/offline-run-*/run-*.wandb"))
+    run_files = list(offline_wandb.glob("wandb/offline-run-*/run-*.wandb"))
     assert len(run_files) == 1
     records = wandb_records(run_files[0])
     history = {}
@@ -85,16 +91,11 @@ def test_wandb_offline_receives_what_metrics_jsonl_holds(tmp_path, monkeypatch):
     assert config_sent == json.loads((tmp_path / "run" / "config.json").read_text())
 
 
-def test_a_resumed_run_continues_the_same_wandb_run(tmp_path, monkeypatch):
-    pytest.importorskip("wandb")
+def test_a_resumed_run_continues_the_same_wandb_run(tmp_path, offline_wandb):
     from skipless_models import ModelConfig
     from train.config import TrainConfig
     from train.loop import run
 
-    for name, value in {"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path / "wandb_dir"), "WANDB_SILENT": "true",
-                        "WANDB_PROJECT": "skipless-test"}.items():
-        monkeypatch.setenv(name, value)
-    (tmp_path / "wandb_dir").mkdir()
     config = TrainConfig(
         model=ModelConfig(depth=2, width=16, heads=2, mlp_width=32, seq_len=16), data="embedded", tokenizer="byte",
         data_dir=str(tmp_path / "data"), batch_size=4, steps=4, warmup=1, eval_every=0, checkpoint_every=2,
@@ -102,7 +103,7 @@ def test_a_resumed_run_continues_the_same_wandb_run(tmp_path, monkeypatch):
     run(config, progress_bar=False, stop_after=2)
     run(config, resume=True, progress_bar=False)
 
-    run_files = sorted((tmp_path / "wandb_dir").glob("wandb/offline-run-*/run-*.wandb"))
+    run_files = sorted(offline_wandb.glob("wandb/offline-run-*/run-*.wandb"))
     assert len(run_files) == 2
     ids = {f.stem.removeprefix("run-") for f in run_files}
     assert ids == {(tmp_path / "run" / "wandb_run_id.txt").read_text().strip()}
