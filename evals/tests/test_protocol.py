@@ -102,7 +102,11 @@ def test_record_reads_the_multiplier_and_paired_verdicts_from_run_folders(tmp_pa
     for name, tests in {"jb-espa-eta0.1": (4.3, 4.4), "jb-uspa": (4.2, 4.2)}.items():
         _fake_run(tmp_path, name, lr=1e-3, steps=n, seed=0, dev=tests[0], test=tests[0])
         _fake_run(tmp_path, f"{name}-s1", lr=1e-3, steps=n, seed=1, dev=tests[1], test=tests[1])
+    _fake_run(tmp_path, "knob-espa-eta0.7", lr=1e-3, steps=n, seed=0, dev=4.3, test=4.35)
     record = report.protocol_record(suite, tmp_path)
+    assert set(record["knobs"]) == {"vanilla-espa-lr1e-3", "knob-espa-eta0.7"}
+    assert record["knobs"]["vanilla-espa-lr1e-3"]["default"] and record["knobs"]["knob-espa-eta0.7"]["model"] == {
+        "tat_eta": 0.7}
     assert record["best_lr"] == {"preln": 3e-3, "vanilla-espa": 1e-3, "nf-espa": 1e-3, "vanilla-uspa": 3e-3,
                                  "vanilla-vsi": None}
     seed0 = record["claim2"]["vanilla-espa"][0]
@@ -123,10 +127,11 @@ def test_record_reads_the_multiplier_and_paired_verdicts_from_run_folders(tmp_pa
     assert record["runs"]["preln-lr3e-3"]["train_s"] == pytest.approx(n * 16 * 16 / 256.0)
     page = report.protocol_markdown(record)
     assert "vanilla U-SPA to reach Pre-LN" in page and "| jb-uspa | 0.001 | 2 |" in page
+    assert "| knob-espa-eta0.7 | tat_eta 0.7 | 4.300 (best on dev) | 4.350 |" in page
     (tmp_path / "runs" / "preln-lr3e-3" / "checkpoints").mkdir()
     from evals.protocol import export_records
 
-    assert export_records(tmp_path, tmp_path / "copy") == 19
+    assert export_records(tmp_path, tmp_path / "copy") == 20
     copied = tmp_path / "copy" / "runs" / "preln-lr3e-3"
     assert sorted(p.name for p in copied.iterdir()) == ["config.json", "metrics.jsonl", "suite_status.json",
                                                         "test_score.json"]

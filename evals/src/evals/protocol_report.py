@@ -157,8 +157,16 @@ def protocol_record(suite, out: pathlib.Path) -> dict[str, Any]:
             if spec.method == "preln" and claim2.get("vanilla-espa") and entry["test"] is not None:
                 entry["multiplier"] = crossing_multiplier(claim2["vanilla-espa"][0]["curve"], entry["test"])
             edge[spec.name] = entry
+    knobs = {}
+    default = name_of("vanilla-espa", 1, 0)
+    for spec in suite.runs:
+        if spec.name.startswith("knob-") or (spec.name == default and any(s.name.startswith("knob-") for s in suite.runs)):
+            r = runs[spec.name]
+            if r["measures"] and r["state"] == "complete":
+                knobs[spec.name] = dict(model=spec.model or {}, lr=r["lr"], dev=r["measures"]["final_eval_loss"],
+                                        test=test_loss(spec.name), default=spec.name == default)
     return dict(suite=suite.name, description=suite.description, depth=suite.record.model.depth, runs=runs,
-                best_lr=best, claim2=claim2, edge=edge,
+                best_lr=best, claim2=claim2, edge=edge, knobs=knobs,
                 claim2_multiplier={m: _spread([c["multiplier"] for c in rows]) for m, rows in claim2.items()},
                 claim2_multiplier_other_lr={m: _spread([c["multiplier_other_lr"] for c in rows])
                                             for m, rows in claim2.items()},
@@ -274,6 +282,8 @@ def protocol_markdown(record: dict[str, Any]) -> str:
         lines += _joint_lines(record)
     if record.get("edge"):
         lines += _edge_lines(record)
+    if len(record.get("knobs") or {}) > 1:
+        lines += _knob_lines(record["knobs"])
     lines += ["", "## Cost (seconds inside training steps, from the logged throughput; compile, evals and scoring excluded)", "",
               "| group | runs done | steps done | train s |", "|---|---|---|---|"]
     groups = {"LR sweeps (k = 1, seed 0)": lambda n, r: r["role"] == "sweep",
@@ -316,6 +326,16 @@ def _edge_lines(record: dict[str, Any]) -> list[str]:
         mult_text = "–" if e["method"] != "preln" else (f"{mult:.2f}" if isinstance(mult, float) else "not reached")
         lines.append(f"| {name} | {e['lr']:g} | {_f(e['dev'])} | {_f(e['test'])} | {e['chosen_lr']} | "
                      f"{_f(e['chosen_dev'])} | {_f(e['chosen_test'])} | {mult_text} |")
+    return lines
+
+
+def _knob_lines(knobs: dict[str, dict[str, Any]]) -> list[str]:
+    best = min(knobs, key=lambda n: knobs[n]["dev"])
+    lines = ["", "## Knob check on dev (vanilla E-SPA, seed 0, its dev LR; one knob moved from the default at a time)", "",
+             "| run | knobs | dev | test |", "|---|---|---|---|"]
+    for name, e in sorted(knobs.items(), key=lambda kv: kv[1]["dev"]):
+        knob = "defaults (η 0.5, γ_L 0.2)" if e["default"] else ", ".join(f"{k} {v:g}" for k, v in e["model"].items())
+        lines.append(f"| {name} | {knob} | {_f(e['dev'])}{' (best on dev)' if name == best else ''} | {_f(e['test'])} |")
     return lines
 
 
