@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from evals.generate import main
+from evals.generate import main, parse_options
 from evals.generate_sampling import Sampling, filtered_logits, next_token
 
 SEQ_LEN = 24
@@ -148,3 +148,36 @@ def test_not_a_run_and_no_checkpoint(run_dir, tmp_path, capsys):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == "", done.stderr
     assert done.stderr.count("\n") == 1 and "no run found" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_command_line_defaults_and_verbatim_prompt():
+    """The flags' defaults are those of the hand-written parser this replaced; "none" is a prompt, not no prompt."""
+    options = parse_options(["--checkpoint", "r", "--prompt", "none"])
+    assert (options.checkpoint, options.prompt, options.prompts, options.length, options.sampling, options.seed,
+            options.step, options.json) == ("r", "none", None, 32, Sampling(1.0, 0, 1.0), 0, None, False)
+    options = parse_options(["--checkpoint", "r", "--prompts", "p.txt", "--temperature", "0.8", "--top-k", "40",
+                             "--top-p", "0.9", "--seed", "1", "--step", "7", "--length", "5", "--json"])
+    assert (options.prompts, options.sampling, options.seed, options.step, options.length, options.json) == (
+        "p.txt", Sampling(0.8, 40, 0.9), 1, 7, 5, True)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--checkpoint", "r"], "pass exactly one of --prompt TEXT or --prompts FILE"),
+    (["--checkpoint", "r", "--prompt", "a", "--prompts", "p.txt"], "pass exactly one of --prompt TEXT or --prompts FILE"),
+    (["--checkpoint", "r", "--prompt", "a", "--top-k", "abc"], "--top-k"),
+    (["--checkpoint", "r", "--prompt", "a", "--length", "1.5"], "--length"),
+    (["--checkpoint", "r", "--prompt", "a", "--temperature", "-1"], "--temperature=-1.0 must be >= 0"),
+    (["--prompt", "a"], "--checkpoint"),
+    (["--checkpoint", "r", "--prompt", "a", "--lenght", "3"], "--lenght"),
+])
+def test_bad_command_lines_are_one_line_exit_2(capsys, args, words):
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and err.count("\n") == 1 and words in err, err
+
+
+def test_bad_command_line_as_a_process():
+    done = subprocess.run([sys.executable, "-m", "evals.generate", "--checkpoint", "r", "--prompt", "a", "--top-p",
+                           "x"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: ") and "--top-p" in done.stderr and "Traceback" not in done.stderr

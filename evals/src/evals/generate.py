@@ -10,14 +10,27 @@ Greedy (`--temperature 0`), temperature, top-k and top-p sampling; `--seed` fixe
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import pathlib
 import sys
+from typing import Annotated
 
+from train.cli_parse import UsageError, parse
 from train.xla_env import avoid_cpu_eigen_pool_hang
+from tyro.constructors import PrimitiveConstructorSpec
 
 import numpy as np
+
+from evals.generate_sampling import Sampling
+
+
+
+def _verbatim(metavar: str):
+    """An optional text flag taken as written: "none" is a prompt (or a file name) here, not the absence of one."""
+    return Annotated[str | None, PrimitiveConstructorSpec(
+        nargs=1, metavar=metavar, instance_from_str=lambda args: args[0],
+        is_instance=lambda x: x is None or isinstance(x, str), str_from_instance=lambda x: [x])]
 
 
 def read_prompts(prompt: str | None, prompts_file: str | None) -> list[str]:
@@ -113,31 +126,52 @@ def _step_fn(model, cache, token_B, lengths_B, s, key, sampling):
 _prefill, _step = _jit(_prefill_fn), _jit(_step_fn)
 
 
+@dataclasses.dataclass(frozen=True)
+class GenerateOptions:
+    """Options of `python -m evals.generate` (each field is a flag; `--temperature`, `--top-k` and `--top-p` are
+    the fields of `Sampling`)."""
+
+    checkpoint: str
+    """run folder of train.main (or its checkpoints/)"""
+    prompt: _verbatim("TEXT") = None  # type: ignore[valid-type]
+    """the text to continue"""
+    prompts: _verbatim("FILE") = None  # type: ignore[valid-type]
+    """a text file with one prompt per line (decoded as one batch)"""
+    length: int = 32
+    """new tokens per prompt"""
+    sampling: Sampling = Sampling()
+    seed: int = 0
+    """seed of the draws"""
+    step: int | None = None
+    """checkpoint step (none: the newest verified)"""
+    json: bool = False
+    """print one JSON record per prompt"""
+
+
+def parse_options(argv: list[str]) -> GenerateOptions:
+    """**Returns:** the options of a command line; raises `UsageError` (one line) for a bad one, including
+    neither or both of `--prompt` and `--prompts`."""
+    options = parse(GenerateOptions, argv, prog="python -m evals.generate", description=__doc__.split("\n")[0])
+    if (options.prompt is None) == (options.prompts is None):
+        raise UsageError("pass exactly one of --prompt TEXT or --prompts FILE")
+    return options
+
+
 def main(argv: list[str] | None = None) -> int:
     avoid_cpu_eigen_pool_hang()  # before JAX starts (see train.xla_env)
-    parser = argparse.ArgumentParser(prog="python -m evals.generate", description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="run folder of train.main (or its checkpoints/)")
-    parser.add_argument("--prompt", help="the text to continue")
-    parser.add_argument("--prompts", help="a text file with one prompt per line (decoded as one batch)")
-    parser.add_argument("--length", type=int, default=32, help="new tokens per prompt (default 32)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature; 0 = greedy (default 1)")
-    parser.add_argument("--top-k", type=int, default=0, help="sample among the k most probable tokens (0 = off)")
-    parser.add_argument("--top-p", type=float, default=1.0,
-                        help="sample among the most probable tokens holding this probability (1 = off)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
-    parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the newest verified)")
-    parser.add_argument("--json", action="store_true", help="print one JSON record per prompt")
-    args = parser.parse_args(argv)
+    try:
+        args = parse_options(list(sys.argv[1:] if argv is None else argv))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     from skipless_checkpoint import CheckpointIntegrityError
 
-    from evals.generate_sampling import Sampling
     from evals.one_line import announce_checkpoint_fallbacks, refuse
     from evals.perplexity import restore_model, run_folder, run_tokenizer
 
     try:
         if args.length < 1:
             raise ValueError(f"--length={args.length} must be a positive integer")
-        sampling = Sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
         texts = read_prompts(args.prompt, args.prompts)
         run = run_folder(args.checkpoint)
         with announce_checkpoint_fallbacks():
@@ -145,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         tokenizer = run_tokenizer(config)
         prompts = [np.asarray(t, np.int32) for t in tokenizer.encode_batch(texts)]
         check_fits([len(p) for p in prompts], args.length, config.model.seq_len)
-        new = generate_tokens(model, prompts, args.length, sampling, args.seed)
+        new = generate_tokens(model, prompts, args.length, args.sampling, args.seed)
     except (CheckpointIntegrityError, ValueError, FileNotFoundError) as error:
         return refuse(error)
     for text, prompt, tokens in zip(texts, prompts, new):

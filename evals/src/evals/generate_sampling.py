@@ -17,8 +17,11 @@ class Sampling:
     nucleus cut. Cuts apply to the temperature-scaled distribution: top-k first, then top-p."""
 
     temperature: float = 1.0
+    """softmax temperature; 0 = greedy"""
     top_k: int = 0
+    """sample among the k most probable tokens (0 = off)"""
     top_p: float = 1.0
+    """sample among the most probable tokens holding this probability (1 = off)"""
 
     def __post_init__(self):
         if not self.temperature >= 0:
