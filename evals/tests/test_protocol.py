@@ -135,3 +135,28 @@ def test_record_reads_the_multiplier_and_paired_verdicts_from_run_folders(tmp_pa
     copied = tmp_path / "copy" / "runs" / "preln-lr3e-3"
     assert sorted(p.name for p in copied.iterdir()) == ["config.json", "metrics.jsonl", "suite_status.json",
                                                         "test_score.json"]
+
+
+def test_command_line_defaults():
+    """The flags' defaults are those of the hand-written parser this replaced."""
+    from evals.protocol import parse_options
+
+    options = parse_options(["--out", "o"])
+    assert (options.out, options.text, options.suite, options.only, options.report_only, options.export) == (
+        "o", "../shared/data/wikitext-2/valid.txt", "claims-cpu", None, False, None)
+    options = parse_options(["--suite", "claims-wt2", "--out", "o", "--report-only", "--only", "a,b", "--export", "e",
+                             "--text", "t.txt"])
+    assert (options.suite, options.report_only, options.only, options.export, options.text) == (
+        "claims-wt2", True, "a,b", "e", "t.txt")
+
+
+@pytest.mark.parametrize("args,words", [
+    ([], "--out"),
+    (["--out", "o", "--report-only", "yes"], "yes"),
+    (["--out", "o", "--sweet", "claims-cpu"], "--sweet"),
+    (["--out"], "--out"),
+])
+def test_bad_command_lines_are_one_line_exit_2(tmp_path, capsys, args, words):
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and err.count("\n") == 1 and words in err, err

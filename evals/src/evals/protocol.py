@@ -10,7 +10,7 @@ Exit codes: 0 done, 1 interrupted (run it again to continue), 2 bad input.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -18,6 +18,7 @@ import pathlib
 import shlex
 import sys
 
+from train.cli_parse import UsageError, parse
 from train.xla_env import avoid_cpu_eigen_pool_hang, reexec_with_hugepage_malloc
 from evals.one_line import refuse
 
@@ -155,17 +156,37 @@ def export_records(out: pathlib.Path, target: pathlib.Path) -> int:
 
 
 
+@dataclasses.dataclass(frozen=True)
+class ProtocolOptions:
+    """Options of `python -m evals.protocol` (each field is a flag)."""
+
+    out: str
+    """suite folder (runs/, results.json, results.md)"""
+    text: str = "../shared/data/wikitext-2/valid.txt"
+    """text the source is fitted to"""
+    suite: str = "claims-cpu"
+    """claims-cpu (generated source), claims-d36 / claims-d72 (its joint-budget runs at depth 36 / 72) or claims-wt2 (WikiText-2)"""
+    only: str | None = None
+    """comma-separated run names (none: all)"""
+    report_only: bool = False
+    """rewrite the report from the runs present"""
+    export: str | None = None
+    """copy the runs' raw records to this folder and report there"""
+
+
+def parse_options(argv: list[str]) -> ProtocolOptions:
+    """**Returns:** the options of a command line; raises `UsageError` (one line) for a bad one."""
+    return parse(ProtocolOptions, argv, prog="python -m evals.protocol", description=__doc__.split("\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     avoid_cpu_eigen_pool_hang()
-    parser = argparse.ArgumentParser(prog="python -m evals.protocol", description=__doc__.split("\n")[0])
-    parser.add_argument("--text", default="../shared/data/wikitext-2/valid.txt", help="text the source is fitted to")
-    parser.add_argument("--suite", default="claims-cpu", help="claims-cpu (generated source), claims-d36 / claims-d72 (its joint-budget runs at depth 36 / 72) or claims-wt2 (WikiText-2)")
-    parser.add_argument("--out", required=True, help="suite folder (runs/, results.json, results.md)")
-    parser.add_argument("--only", default=None, help="comma-separated run names (default: all)")
-    parser.add_argument("--report-only", action="store_true", help="rewrite the report from the runs present")
-    parser.add_argument("--export", default=None, help="copy the runs' raw records to this folder and report there")
-    args = parser.parse_args(argv)
+    try:
+        args = parse_options(argv)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     out = pathlib.Path(args.out)
     command = "python -m evals.protocol " + " ".join(shlex.quote(a) for a in argv)
     try:
