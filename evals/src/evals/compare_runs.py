@@ -7,10 +7,14 @@ loss. A run is labelled by its method: "preln", or "<block>-<attention>" (e.g. v
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import pathlib
 import sys
+from typing import Annotated
+
+import tyro
+from train.cli_parse import UsageError, parse
 
 from .measures import curves
 from .plots import plot_loss_curves
@@ -43,14 +47,36 @@ def compare(run_dirs: list[pathlib.Path], out: pathlib.Path, title: str) -> path
                             ablations=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class CompareOptions:
+    """Options of `python -m evals.compare_runs` (each field is a flag; `runs` are the positional arguments)."""
+
+    runs: tyro.conf.Positional[Annotated[tuple[pathlib.Path, ...], tyro.conf.arg(
+        metavar="RUN [RUN ...]", help_behavior_hint="(one or more)")]]
+    """run folders of train.main"""
+    out: pathlib.Path
+    """the PNG to write"""
+    title: str = "runs"
+    """title prefix of the panels"""
+
+
+def parse_options(argv: list[str]) -> CompareOptions:
+    """**Returns:** the options of a command line; raises `UsageError` (one line) for a bad one (no run folder
+    included)."""
+    options = parse(CompareOptions, argv, prog="python -m evals.compare_runs", description=__doc__.split("\n")[0])
+    if not options.runs:
+        raise UsageError("pass at least one run folder of train.main (RUN [RUN ...])")
+    return options
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.compare_runs", description=__doc__.split("\n")[0])
-    parser.add_argument("runs", nargs="+", type=pathlib.Path, help="run folders of train.main")
-    parser.add_argument("--out", required=True, type=pathlib.Path, help="the PNG to write")
-    parser.add_argument("--title", default="runs", help="title prefix of the panels")
-    args = parser.parse_args(argv)
     try:
-        path = compare(args.runs, args.out, args.title)
+        args = parse_options(list(sys.argv[1:] if argv is None else argv))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        path = compare(list(args.runs), args.out, args.title)
     except ValueError as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
