@@ -55,3 +55,25 @@ def test_junit_counts_and_targets_read_what_they_are_given(tmp_path):
             dict(method="jax_dpa_cudnn", seq_len=2048, head_dim=64, fwd_bwd_ms=1.0)]
     assert device_check.bench_targets(rows) == {"d64": dict(speedup_vs_xla=2.5, met_vs_xla=True, speed_vs_cudnn=0.5,
                                                             met_vs_cudnn=False)}
+
+
+def test_command_line_defaults():
+    """The flags' defaults are those of the hand-written parser this replaced."""
+    options = device_check.parse_options(["--out", "d"])
+    assert (options.out, options.smoke, options.budget_s, options.skip) == ("d", False, 420.0, "")
+    options = device_check.parse_options(["--out", "d", "--smoke", "--budget-s", "60", "--skip", "tests,training"])
+    assert (options.smoke, options.budget_s, options.skip) == (True, 60.0, "tests,training")
+
+
+@pytest.mark.parametrize("args,words", [
+    ([], "--out"),
+    (["--out", "d", "--budget-s", "soon"], "--budget-s"),
+    (["--out", "d", "--smoke", "yes"], "yes"),
+    (["--out", "d", "--smok"], "--smok"),
+])
+def test_bad_command_lines_are_one_line_exit_2(tmp_path, capsys, monkeypatch, args, words):
+    monkeypatch.chdir(tmp_path)
+    assert device_check.main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and err.count("\n") == 1 and words in err, err
+    assert list(tmp_path.iterdir()) == []

@@ -14,7 +14,7 @@ import shlex
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-TOOLS = ("generate", "protocol", "compare_runs")
+TOOLS = ("generate", "protocol", "compare_runs", "device_check")
 SKIP_DIRS = {".venv", ".git", "node_modules"}
 MENTIONS = {  # (page, tool, arguments): prose that names a tool, not a command to run
     ("evals/README.md", "protocol", ()),
@@ -34,7 +34,7 @@ def documented_commands(text: str, tool: str) -> list[list[str]]:
     """The argument lists of every `python -m evals.<tool>` command in a page's text."""
     fenced = _fenced_spans(text)
     commands = []
-    for match in re.finditer(rf"python -m evals\.{tool}(?![\w.])", text):
+    for match in re.finditer(rf"python3? -m evals\.{tool}(?![\w.])", text):
         rest = text[match.end():]
         if any(start <= match.start() < end for start, end in fenced):
             command = re.split(r"(?<!\\)\n", rest, maxsplit=1)[0].replace("\\\n", " ")

@@ -4,7 +4,7 @@
     python -m evals.device_check --out DIR --smoke   # the same code paths on CPU at tiny sizes (interpret mode)
 
 Run it from the repository root. On a machine where the workspace is not installed but jax (with CUDA), equinox,
-optax, jaxtyping, numpy and pytest are, put the members' source folders on the path:
+optax, jaxtyping, numpy, pytest and tyro are, put the members' source folders on the path:
 
     PYTHONPATH=packages/sigprop/src:packages/models/src:pallas_kernels/src:train/src:evals/src \\
         python3 -m evals.device_check --out DIR
@@ -27,7 +27,7 @@ and `DIR/summary.txt`. Exit 0 when every step ran (whatever the results), 1 when
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -38,6 +38,8 @@ import sys
 import time
 import traceback
 import xml.etree.ElementTree as ElementTree
+
+from train.cli_parse import UsageError, parse
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 COMPILED_TESTS = "pallas_kernels/tests/test_compiled_gpu.py"
@@ -285,14 +287,31 @@ def _write(out: pathlib.Path, result: dict) -> None:
     (out / SUMMARY_FILE).write_text(summary_text(result))
 
 
+@dataclasses.dataclass(frozen=True)
+class DeviceCheckOptions:
+    """Options of `python -m evals.device_check` (each field is a flag)."""
+
+    out: str
+    """folder for device_check.json, summary.txt and the test log"""
+    smoke: bool = False
+    """tiny sizes on CPU (kernels in interpret mode)"""
+    budget_s: float = 420.0
+    """seconds after which remaining benchmark sizes are skipped (the whole check must fit 8 min)"""
+    skip: str = ""
+    """comma list of steps to leave out: tests, attention, training"""
+
+
+def parse_options(argv: list[str]) -> DeviceCheckOptions:
+    """**Returns:** the options of a command line; raises `UsageError` (one line) for a bad one."""
+    return parse(DeviceCheckOptions, argv, prog="python -m evals.device_check", description=__doc__.split("\n")[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.device_check", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, help="folder for device_check.json, summary.txt and the test log")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes on CPU (kernels in interpret mode)")
-    parser.add_argument("--budget-s", type=float, default=420.0,
-                        help="seconds after which remaining benchmark sizes are skipped (the whole check must fit 8 min)")
-    parser.add_argument("--skip", default="", help="comma list of steps to leave out: tests, attention, training")
-    args = parser.parse_args(argv)
+    try:
+        args = parse_options(list(sys.argv[1:] if argv is None else argv))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     out = pathlib.Path(args.out)
     skip = set(filter(None, args.skip.split(",")))
     unknown = sorted(skip - {"tests", "attention", "training"})
