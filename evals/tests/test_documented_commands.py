@@ -14,7 +14,7 @@ import shlex
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-TOOLS = ("generate", "protocol", "compare_runs", "device_check")
+TOOLS = ("generate", "protocol", "compare_runs", "device_check", "generate_bench")
 SKIP_DIRS = {".venv", ".git", "node_modules"}
 MENTIONS = {  # (page, tool, arguments): prose that names a tool, not a command to run
     ("evals/README.md", "protocol", ()),

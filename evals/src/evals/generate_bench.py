@@ -12,9 +12,12 @@ context padded to T, one compiled shape; causal, so the padding is unseen). Prin
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import sys
 import time
+
+from skipless_models.presets import PresetName
+from train.cli_parse import UsageError, parse
 
 
 def _perturbed(config, seed=0):
@@ -75,19 +78,41 @@ def uncached_tokens(model, prompts, length: int, context: int):
     return np.stack(out, axis=1)
 
 
+@dataclasses.dataclass(frozen=True)
+class GenerateBenchOptions:
+    """Options of `python -m evals.generate_bench` (each field is a flag)."""
+
+    preset: PresetName = "cpu-tiny"
+    """the model shape (a skipless_models preset)"""
+    batch: int = 1
+    """prompts decoded together"""
+    prompt: int = 16
+    """prompt tokens (the rest of the preset's context is generated)"""
+    rounds: int = 3
+    """timed rounds after the warm-up (the best is reported)"""
+    out: str = "generate_bench.json"
+    """the JSON report to write"""
+
+
+def parse_options(argv: list[str]) -> GenerateBenchOptions:
+    """**Returns:** the options of a command line; raises `UsageError` (one line) for a bad one."""
+    options = parse(GenerateBenchOptions, argv, prog="python -m evals.generate_bench",
+                    description=__doc__.split("\n")[0])
+    for name in ("batch", "prompt", "rounds"):
+        if getattr(options, name) < 1:
+            raise UsageError(f"--{name}={getattr(options, name)} must be a positive integer")
+    return options
+
+
 def main(argv: list[str] | None = None) -> int:
     from train.xla_env import avoid_cpu_eigen_pool_hang
 
     avoid_cpu_eigen_pool_hang()
-    parser = argparse.ArgumentParser(prog="python -m evals.generate_bench", description=__doc__.split("\n")[0])
-    from skipless_models.presets import PRESET_NAMES
-
-    parser.add_argument("--preset", default="cpu-tiny", choices=PRESET_NAMES)
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--prompt", type=int, default=16, help="prompt tokens")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", default="generate_bench.json")
-    args = parser.parse_args(argv)
+    try:
+        args = parse_options(list(sys.argv[1:] if argv is None else argv))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     import jax
     import numpy as np
 
@@ -99,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     from evals.generate_sampling import Sampling
 
     base = skipless_models.preset(args.preset).replace(attention_impl="xla")
+    if args.prompt >= base.seq_len:
+        print(f"error: --prompt={args.prompt} leaves nothing to generate in {args.preset}'s context of "
+              f"{base.seq_len} tokens; pass --prompt {base.seq_len - 1} or less", file=sys.stderr)
+        return 2
     t, length = base.seq_len, base.seq_len - args.prompt
     tokens = jax.random.randint(jax.random.key(5), (args.batch, t), 0, base.vocab_size)
     gaps = {}
