@@ -21,7 +21,6 @@ torch is never a dependency: install a CPU build into a folder of its own and pa
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import resource
@@ -29,6 +28,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import equinox as eqx
 import jax
@@ -39,6 +39,8 @@ import optax
 import skipless_models
 from skipless_models import ModelConfig
 from train.xla_env import avoid_cpu_eigen_pool_hang, malloc_note, reexec_with_hugepage_malloc
+from train.cli_parse import UsageError, parse
+from evals.bench_cli import comma_list, options_or_exit
 from evals.bench_report import write_report
 
 LR, WEIGHT_DECAY = 1e-4, 0.1
@@ -324,40 +326,58 @@ def print_summary(summary: dict) -> None:
         print(f"  [{'met' if ok else 'NOT met'}] {name}")
 
 
+@dataclass(frozen=True)
+class BenchStepOptions:
+    """Options of `python -m evals.bench_step` (each field is a flag)."""
+
+    cases: str = ",".join(DEFAULT_CASES)
+    """comma list of cases (evals.bench_step.CASES; an unknown name lists them)"""
+    dtypes: str = "float32"
+    """comma list of float32, bfloat16"""
+    steps: int = 12
+    """timed steps per implementation (>= 10 advised)"""
+    rounds: int = 4
+    """alternations between JAX and PyTorch"""
+    compile_depths: str = "12,36,72"
+    """depths for compile-time rows ('' skips)"""
+    scan_unroll: int | None = None
+    """layers per scan iteration (ModelConfig.scan_unroll; none: the preset's, auto); 0 = auto"""
+    torch_path: str | None = None
+    """folder holding a torch install (prepended to sys.path)"""
+    no_torch: bool = False
+    """skip the PyTorch comparison"""
+    malloc: Literal["hugepage", "default"] = "hugepage"
+    """hugepage: restart under GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (Linux); default: leave malloc alone"""
+    out: str = "bench_step.json"
+    """JSON output file"""
+
+
+def parse_options(argv: list[str]) -> BenchStepOptions:
+    """**Returns:** the options of a command line; raises `UsageError` (one line) for a bad one."""
+    args = parse(BenchStepOptions, argv, prog="python -m evals.bench_step", description=__doc__.split("\n")[0])
+    unknown = sorted(set(comma_list(args.cases)) - set(CASES))
+    if unknown:
+        raise UsageError(f"unknown case(s) {unknown}; choose from {sorted(CASES)}")
+    bad = sorted(set(comma_list(args.dtypes)) - {"float32", "bfloat16"})
+    if bad:
+        raise UsageError(f"unknown dtype(s) {bad}; choose float32 and/or bfloat16")
+    if args.steps < 1 or args.rounds < 1:
+        raise UsageError("--steps and --rounds must be >= 1")
+    if args.scan_unroll is not None and args.scan_unroll < 0:
+        raise UsageError("--scan-unroll must be >= 0 (0 = auto: every layer up to depth 16, rolled above)")
+    if not all(d.isdigit() and int(d) >= 1 for d in comma_list(args.compile_depths)):
+        raise UsageError(f"--compile-depths {args.compile_depths!r}: give a comma list of depths >= 1 ('' skips)")
+    return args
+
+
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cases", default=",".join(DEFAULT_CASES), help=f"comma list of {sorted(CASES)}")
-    parser.add_argument("--dtypes", default="float32", help="comma list of float32, bfloat16")
-    parser.add_argument("--steps", type=int, default=12, help="timed steps per implementation (>= 10 advised)")
-    parser.add_argument("--rounds", type=int, default=4, help="alternations between JAX and PyTorch")
-    parser.add_argument("--compile-depths", default="12,36,72", help="depths for compile-time rows ('' skips)")
-    parser.add_argument("--scan-unroll", type=int, default=None,
-                        help="layers per scan iteration (ModelConfig.scan_unroll; default: the preset's, auto); 0 = auto")
-    parser.add_argument("--torch-path", default=None, help="folder holding a torch install (prepended to sys.path)")
-    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
-    parser.add_argument(
-        "--malloc", choices=("hugepage", "default"), default="hugepage",
-        help="hugepage: restart under GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (Linux); default: leave malloc alone",
-    )
-    parser.add_argument("--out", default="bench_step.json", help="JSON output file")
-    args = parser.parse_args(argv)
+    args = options_or_exit(parse_options, argv)
     if args.malloc == "hugepage" and __name__ == "__main__":
         reexec_with_hugepage_malloc("evals.bench_step", sys.argv[1:] if argv is None else argv)
     avoid_cpu_eigen_pool_hang()  # time the step as train.main runs it (before JAX starts; see train.xla_env)
 
-    names = [n for n in args.cases.split(",") if n]
-    unknown = sorted(set(names) - set(CASES))
-    if unknown:
-        parser.error(f"unknown case(s) {unknown}; choose from {sorted(CASES)}")
-    dtypes = [d for d in args.dtypes.split(",") if d]
-    bad = sorted(set(dtypes) - {"float32", "bfloat16"})
-    if bad:
-        parser.error(f"unknown dtype(s) {bad}; choose float32 and/or bfloat16")
-    if args.steps < 1 or args.rounds < 1:
-        parser.error("--steps and --rounds must be >= 1")
-    if args.scan_unroll is not None and args.scan_unroll < 0:
-        parser.error("--scan-unroll must be >= 0 (0 = auto: every layer up to depth 16, rolled above)")
-
+    names = comma_list(args.cases)
+    dtypes = comma_list(args.dtypes)
     torch_ok, torch_note = (False, "PyTorch comparison skipped (--no-torch)") if args.no_torch else _import_torch(args.torch_path)
     print(f"jax {jax.__version__} on {jax.default_backend()} ({platform.processor() or platform.machine()}); "
           f"{torch_note}; {malloc_note()}")
@@ -374,7 +394,7 @@ def main(argv: list[str] | None = None) -> dict:
     print_summary(summary)
 
     compiles = []
-    for depth in (int(d) for d in args.compile_depths.split(",") if d):
+    for depth in (int(d) for d in comma_list(args.compile_depths)):
         for dtype in dtypes:
             compiles.append(compile_time(depth, dtype))
     if compiles:

@@ -1,0 +1,59 @@
+"""The benchmarks' command lines (nothing is benchmarked here): the defaults of the hand-written parsers they
+replaced, and a bad value is one `error:` line on stderr with exit status 2, before any work starts."""
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+from evals.bench_step import DEFAULT_CASES
+
+DEFAULTS = {  # module: (argv, {field: value})
+    "bench_step": ([], dict(cases=",".join(DEFAULT_CASES), dtypes="float32", steps=12, rounds=4,
+                            compile_depths="12,36,72", scan_unroll=None, torch_path=None, no_torch=False,
+                            malloc="hugepage", out="bench_step.json")),
+}
+GIVEN = {  # module: (argv, {field: value})
+    "bench_step": (["--cases", "tiny-espa", "--dtypes", "float32,bfloat16", "--steps", "3", "--rounds", "2",
+                    "--compile-depths", "", "--scan-unroll", "0", "--torch-path", "/t", "--no-torch", "--malloc",
+                    "default", "--out", "o.json"],
+                   dict(cases="tiny-espa", dtypes="float32,bfloat16", steps=3, rounds=2, compile_depths="",
+                        scan_unroll=0, torch_path="/t", no_torch=True, malloc="default", out="o.json")),
+}
+BAD = [  # (module, argv, words in the error line)
+    ("bench_step", ["--cases", "nope"], "unknown case(s) ['nope']"),
+    ("bench_step", ["--dtypes", "float16"], "unknown dtype(s) ['float16']"),
+    ("bench_step", ["--steps", "0"], "--steps and --rounds must be >= 1"),
+    ("bench_step", ["--steps", "many"], "--steps"),
+    ("bench_step", ["--scan-unroll", "-1"], "--scan-unroll must be >= 0"),
+    ("bench_step", ["--compile-depths", "12,x"], "--compile-depths"),
+    ("bench_step", ["--malloc", "jemalloc"], "jemalloc"),
+    ("bench_step", ["--no-torch", "true"], "true"),
+]
+
+
+@pytest.mark.parametrize("module", sorted(DEFAULTS))
+def test_defaults_and_given_values(module):
+    parse_options = importlib.import_module(f"evals.{module}").parse_options
+    for argv, want in (DEFAULTS[module], GIVEN[module]):
+        options = parse_options(argv)
+        assert {name: getattr(options, name) for name in want} == want
+
+
+@pytest.mark.parametrize("module,argv,words", BAD)
+def test_bad_value_is_one_line_and_exit_2(module, argv, words, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        importlib.import_module(f"evals.{module}").main(argv)
+    out, err = capsys.readouterr()
+    assert stop.value.code == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1, err
+    assert words in err and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("module", sorted(DEFAULTS))
+def test_bad_value_as_a_process(module, tmp_path):
+    done = subprocess.run([sys.executable, "-m", f"evals.{module}", "--no-such-flag", "1"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: ") and "--no-such-flag" in done.stderr and "Traceback" not in done.stderr
