@@ -13,6 +13,9 @@ DEFAULTS = {  # module: (argv, {field: value})
     "bench_step": ([], dict(cases=",".join(DEFAULT_CASES), dtypes="float32", steps=12, rounds=4,
                             compile_depths="12,36,72", scan_unroll=None, torch_path=None, no_torch=False,
                             malloc="hugepage", out="bench_step.json")),
+    "bench_step_ab": (["--baseline", "main"], dict(baseline="main", cases="tiny-espa,tiny-uspa,tiny-vanilla,deep-espa,deep-uspa",
+                               dtypes="float32", steps=16, rounds=8, malloc="hugepage", out="bench_step_ab.json",
+                               worker=False)),
 }
 GIVEN = {  # module: (argv, {field: value})
     "bench_step": (["--cases", "tiny-espa", "--dtypes", "float32,bfloat16", "--steps", "3", "--rounds", "2",
@@ -20,6 +23,10 @@ GIVEN = {  # module: (argv, {field: value})
                     "default", "--out", "o.json"],
                    dict(cases="tiny-espa", dtypes="float32,bfloat16", steps=3, rounds=2, compile_depths="",
                         scan_unroll=0, torch_path="/t", no_torch=True, malloc="default", out="o.json")),
+    "bench_step_ab": (["--baseline", "main", "--cases", "tiny-espa,tiny-preln", "--dtypes", "bfloat16", "--steps",
+                       "48", "--rounds", "2", "--malloc", "default", "--out", "ab.json"],
+                      dict(baseline="main", cases="tiny-espa,tiny-preln", dtypes="bfloat16", steps=48, rounds=2,
+                           malloc="default", out="ab.json", worker=False)),
 }
 BAD = [  # (module, argv, words in the error line)
     ("bench_step", ["--cases", "nope"], "unknown case(s) ['nope']"),
@@ -30,6 +37,11 @@ BAD = [  # (module, argv, words in the error line)
     ("bench_step", ["--compile-depths", "12,x"], "--compile-depths"),
     ("bench_step", ["--malloc", "jemalloc"], "jemalloc"),
     ("bench_step", ["--no-torch", "true"], "true"),
+    ("bench_step_ab", ["--cases", "tiny-espa"], "--baseline is required"),
+    ("bench_step_ab", ["--baseline", "main", "--cases", "nope"], "unknown case(s) ['nope']"),
+    ("bench_step_ab", ["--baseline", "main", "--dtypes", "float32,bfloat16"], "float32,bfloat16"),
+    ("bench_step_ab", ["--baseline", "main", "--rounds", "0"], "--steps and --rounds must be >= 1"),
+    ("bench_step_ab", ["--baseline", "no-such-revision-xyz", "--cases", "tiny-espa"], "neither a folder nor"),
 ]
 
 

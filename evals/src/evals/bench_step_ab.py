@@ -16,7 +16,7 @@ before and after.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -24,7 +24,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from typing import Literal
 
+from train.cli_parse import UsageError, parse
+
+from evals.bench_cli import comma_list, options_or_exit, refuse_usage
 from evals.bench_report import write_report
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
@@ -151,40 +155,58 @@ def print_table(result: dict) -> None:
     print(f"load average before {result['load_before']}, after {result['load_after']}")
 
 
-def main(argv: list[str] | None = None) -> dict | None:
+@dataclasses.dataclass(frozen=True)
+class BenchStepABOptions:
+    """Options of `python -m evals.bench_step_ab` (each field is a flag)."""
+
+    baseline: str | None = None
+    """git revision of this repository, or a folder holding another checkout (required)"""
+    cases: str = "tiny-espa,tiny-uspa,tiny-vanilla,deep-espa,deep-uspa"
+    """comma list of cases (evals.bench_step.CASES; an unknown name lists them)"""
+    dtypes: Literal["float32", "bfloat16"] = "float32"
+    """compute dtype of both versions"""
+    steps: int = 16
+    """timed steps per case and version"""
+    rounds: int = 8
+    """alternations between the two versions"""
+    malloc: Literal["hugepage", "default"] = "hugepage"
+    """both workers under glibc.malloc.hugetlb=1 (as train.main runs), or malloc's default"""
+    out: str = "bench_step_ab.json"
+    """JSON output file"""
+    worker: bool = False
+    """internal: run as one of the two worker processes (the bench starts them itself)"""
+
+
+def parse_options(argv: list[str]) -> BenchStepABOptions:
+    """**Returns:** the options of a command line; raises `UsageError` (one line) for a bad one."""
     from evals.bench_step import CASES
 
-    parser = argparse.ArgumentParser(prog="python -m evals.bench_step_ab", description=__doc__.split("\n")[0])
-    parser.add_argument("--baseline", help="git revision of this repository, or a folder holding another checkout")
-    parser.add_argument("--cases", default="tiny-espa,tiny-uspa,tiny-vanilla,deep-espa,deep-uspa",
-                        help=f"comma list of {sorted(CASES)}")
-    parser.add_argument("--dtypes", default="float32", choices=("float32", "bfloat16"))
-    parser.add_argument("--steps", type=int, default=16, help="timed steps per case and version")
-    parser.add_argument("--rounds", type=int, default=8, help="alternations between the two versions")
-    parser.add_argument("--malloc", choices=("hugepage", "default"), default="hugepage",
-                        help="both workers under glibc.malloc.hugetlb=1 (as train.main runs), or malloc's default")
-    parser.add_argument("--out", default="bench_step_ab.json")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    cases = [c for c in args.cases.split(",") if c]
-    unknown = sorted(set(cases) - set(CASES))
+    args = parse(BenchStepABOptions, argv, prog="python -m evals.bench_step_ab", description=__doc__.split("\n")[0])
+    unknown = sorted(set(comma_list(args.cases)) - set(CASES))
     if unknown:
-        parser.error(f"unknown case(s) {unknown}; choose from {sorted(CASES)}")
+        raise UsageError(f"unknown case(s) {unknown}; choose from {sorted(CASES)}")
+    if args.worker:
+        return args
+    if not args.baseline:
+        raise UsageError("--baseline is required (a git revision such as main, or a folder)")
+    if args.steps < 1 or args.rounds < 1:
+        raise UsageError("--steps and --rounds must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    args = options_or_exit(parse_options, argv)
+    cases = comma_list(args.cases)
     if args.worker:
         _worker(cases, args.dtypes)
         return None
-    if not args.baseline:
-        parser.error("--baseline is required (a git revision such as main, or a folder)")
-    if args.steps < 1 or args.rounds < 1:
-        parser.error("--steps and --rounds must be >= 1")
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
         try:
             baseline = baseline_folder(args.baseline, pathlib.Path(tmp))
             result = compare(cases, baseline, dtype=args.dtypes, steps=args.steps, rounds=args.rounds,
                              hugepage=args.malloc == "hugepage")
         except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            raise SystemExit(2) from None
+            refuse_usage(str(err))
     result["baseline"] = args.baseline
     print()
     print_table(result)
