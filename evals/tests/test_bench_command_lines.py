@@ -16,6 +16,8 @@ DEFAULTS = {  # module: (argv, {field: value})
     "bench_step_ab": (["--baseline", "main"], dict(baseline="main", cases="tiny-espa,tiny-uspa,tiny-vanilla,deep-espa,deep-uspa",
                                dtypes="float32", steps=16, rounds=8, malloc="hugepage", out="bench_step_ab.json",
                                worker=False)),
+    "bench_attention": ([], dict(seq_lens="512,1024,2048,4096,8192", head_dims="64,128", tokens=16384, heads=8,
+                                 dtype="bfloat16", repeats=10, methods="", out="bench_attention.json")),
 }
 GIVEN = {  # module: (argv, {field: value})
     "bench_step": (["--cases", "tiny-espa", "--dtypes", "float32,bfloat16", "--steps", "3", "--rounds", "2",
@@ -27,6 +29,10 @@ GIVEN = {  # module: (argv, {field: value})
                        "48", "--rounds", "2", "--malloc", "default", "--out", "ab.json"],
                       dict(baseline="main", cases="tiny-espa,tiny-preln", dtypes="bfloat16", steps=48, rounds=2,
                            malloc="default", out="ab.json", worker=False)),
+    "bench_attention": (["--methods", "xla_reference_bias", "--seq-lens", "128", "--head-dims", "32", "--heads",
+                         "4", "--tokens", "2048", "--dtype", "float32", "--repeats", "50", "--out", "a.json"],
+                        dict(methods="xla_reference_bias", seq_lens="128", head_dims="32", heads=4, tokens=2048,
+                             dtype="float32", repeats=50, out="a.json")),
 }
 BAD = [  # (module, argv, words in the error line)
     ("bench_step", ["--cases", "nope"], "unknown case(s) ['nope']"),
@@ -42,6 +48,11 @@ BAD = [  # (module, argv, words in the error line)
     ("bench_step_ab", ["--baseline", "main", "--dtypes", "float32,bfloat16"], "float32,bfloat16"),
     ("bench_step_ab", ["--baseline", "main", "--rounds", "0"], "--steps and --rounds must be >= 1"),
     ("bench_step_ab", ["--baseline", "no-such-revision-xyz", "--cases", "tiny-espa"], "neither a folder nor"),
+    ("bench_attention", ["--methods", "nope"], "unknown method(s) ['nope']"),
+    ("bench_attention", ["--seq-lens", "128,x"], "--seq-lens '128,x': give a comma list of positive integers"),
+    ("bench_attention", ["--head-dims", ""], "--head-dims"),
+    ("bench_attention", ["--heads", "0"], "--heads=0 must be a positive integer"),
+    ("bench_attention", ["--dtype", "float16"], "float16"),
 ]
 
 

@@ -20,17 +20,21 @@ the requested sizes, e.g. on CPU at the cpu-tiny attention shape:
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import platform
 import statistics
 import time
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 
 from pallas_kernels import SpaSpec, attention_reference, attention_xla, fused_attention, spa_log_bias, spa_row_scale
 from pallas_kernels.dispatch import pallas_backend
+from train.cli_parse import UsageError, parse
+
+from evals.bench_cli import comma_list, options_or_exit
 
 GAMMAS = (0.02, 0.01)  # (γ_{l−1}, γ_l): a deep layer of the default schedule's order of magnitude
 RHOS = (0.28, 0.3)  # (ρ_{l−1}, ρ_l): likewise for U-SPA
@@ -109,26 +113,58 @@ def _fmt(x, spec: str) -> str:
     return "-" if x is None else format(x, spec)
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seq-lens", default="512,1024,2048,4096,8192")
-    parser.add_argument("--head-dims", default="64,128")
-    parser.add_argument("--tokens", type=int, default=16384, help="batch = max(1, tokens // T)")
-    parser.add_argument("--heads", type=int, default=8)
-    parser.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"))
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--methods", default="", help="comma-separated subset of method names")
-    parser.add_argument("--out", default="bench_attention.json")
-    args = parser.parse_args(argv)
+@dataclasses.dataclass(frozen=True)
+class BenchAttentionOptions:
+    """Options of `python -m evals.bench_attention` (each field is a flag)."""
 
-    backend, interpret = pallas_backend()
-    seq_lens = [int(t) for t in args.seq_lens.split(",")]
-    head_dims = [int(d) for d in args.head_dims.split(",")]
-    heads, tokens, repeats = args.heads, args.tokens, args.repeats
-    wanted = set(filter(None, args.methods.split(",")))
-    unknown = sorted(wanted - set(_methods(8, backend, interpret)))
+    seq_lens: str = "512,1024,2048,4096,8192"
+    """comma list of sequence lengths T"""
+    head_dims: str = "64,128"
+    """comma list of head dimensions"""
+    tokens: int = 16384
+    """batch = max(1, tokens // T)"""
+    heads: int = 8
+    """attention heads"""
+    dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    """dtype of q, k and v"""
+    repeats: int = 10
+    """timed calls per row (the median is reported)"""
+    methods: str = ""
+    """comma-separated subset of method names (empty: all)"""
+    out: str = "bench_attention.json"
+    """JSON output file"""
+
+
+def _positive_ints(flag: str, text: str) -> list[int]:
+    items = comma_list(text)
+    if not items or not all(item.isdigit() and int(item) >= 1 for item in items):
+        raise UsageError(f"--{flag} {text!r}: give a comma list of positive integers")
+    return [int(item) for item in items]
+
+
+def parse_options(argv: list[str]) -> BenchAttentionOptions:
+    """**Returns:** the options of a command line; raises `UsageError` (one line) for a bad one."""
+    args = parse(BenchAttentionOptions, argv, prog="python -m evals.bench_attention",
+                 description=__doc__.splitlines()[0])
+    _positive_ints("seq-lens", args.seq_lens)
+    _positive_ints("head-dims", args.head_dims)
+    for name in ("tokens", "heads", "repeats"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name}={getattr(args, name)} must be a positive integer")
+    known = sorted(_methods(8, *pallas_backend()))
+    unknown = sorted(set(comma_list(args.methods)) - set(known))
     if unknown:
-        parser.error(f"unknown method(s) {unknown}; choose from {sorted(_methods(8, backend, interpret))}")
+        raise UsageError(f"unknown method(s) {unknown}; choose from {known}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = options_or_exit(parse_options, argv)
+    backend, interpret = pallas_backend()
+    seq_lens = _positive_ints("seq-lens", args.seq_lens)
+    head_dims = _positive_ints("head-dims", args.head_dims)
+    heads, tokens, repeats = args.heads, args.tokens, args.repeats
+    wanted = set(comma_list(args.methods))
     xla_only = bool(wanted) and all(name.startswith("xla_") for name in wanted)
     if interpret and not xla_only:
         # No accelerator: one tiny size so every path still runs (interpret mode is for correctness only).
