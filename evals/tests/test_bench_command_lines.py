@@ -14,8 +14,7 @@ DEFAULTS = {  # module: (argv, {field: value})
                             compile_depths="12,36,72", scan_unroll=None, torch_path=None, no_torch=False,
                             malloc="hugepage", out="bench_step.json")),
     "bench_step_ab": (["--baseline", "main"], dict(baseline="main", cases="tiny-espa,tiny-uspa,tiny-vanilla,deep-espa,deep-uspa",
-                               dtypes="float32", steps=16, rounds=8, malloc="hugepage", out="bench_step_ab.json",
-                               worker=False)),
+                               dtypes="float32", steps=16, rounds=8, malloc="hugepage", out="bench_step_ab.json")),
     "bench_attention": ([], dict(seq_lens="512,1024,2048,4096,8192", head_dims="64,128", tokens=16384, heads=8,
                                  dtype="bfloat16", repeats=10, methods="", out="bench_attention.json")),
 }
@@ -28,7 +27,7 @@ GIVEN = {  # module: (argv, {field: value})
     "bench_step_ab": (["--baseline", "main", "--cases", "tiny-espa,tiny-preln", "--dtypes", "bfloat16", "--steps",
                        "48", "--rounds", "2", "--malloc", "default", "--out", "ab.json"],
                       dict(baseline="main", cases="tiny-espa,tiny-preln", dtypes="bfloat16", steps=48, rounds=2,
-                           malloc="default", out="ab.json", worker=False)),
+                           malloc="default", out="ab.json")),
     "bench_attention": (["--methods", "xla_reference_bias", "--seq-lens", "128", "--head-dims", "32", "--heads",
                          "4", "--tokens", "2048", "--dtype", "float32", "--repeats", "50", "--out", "a.json"],
                         dict(methods="xla_reference_bias", seq_lens="128", head_dims="32", heads=4, tokens=2048,

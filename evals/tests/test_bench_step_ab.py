@@ -30,3 +30,29 @@ def test_bad_baseline_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         bench_step_ab.main(["--baseline", str(tmp_path), "--cases", "tiny-espa"])
     assert "no packages/sigprop/src folder" in capsys.readouterr().err
+
+
+def test_baseline_worker_runs_with_a_train_package_older_than_its_command_line_parser(tmp_path):
+    """The baseline's `train` comes first on PYTHONPATH in worker B; one from before `train.cli_parse` must do."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    baseline = tmp_path / "old"
+    for folder in bench_step_ab.SRC_FOLDERS:
+        (baseline / folder).parent.mkdir(parents=True, exist_ok=True)
+        if folder == "train/src":
+            shutil.copytree(bench_step_ab.REPO / folder, baseline / folder,
+                            ignore=shutil.ignore_patterns("cli_parse.py", "__pycache__"))
+        else:
+            (baseline / folder).symlink_to(bench_step_ab.REPO / folder)
+    pythonpath = os.pathsep.join(str(baseline / f) for f in bench_step_ab.SRC_FOLDERS)
+    env = dict(os.environ, PYTHONPATH=pythonpath)
+    probe = subprocess.run([sys.executable, "-c", "import train.cli_parse"], env=env, capture_output=True, timeout=120)
+    assert probe.returncode != 0  # the copy really lacks it
+    done = subprocess.run([sys.executable, "-c", bench_step_ab.WORKER_CODE, "", "float32"], input="quit\n", env=env,
+                          capture_output=True, text=True, timeout=300, cwd=bench_step_ab.REPO)
+    assert done.returncode == 0, done.stderr
+    ready = json.loads(done.stdout.splitlines()[0])
+    assert ready["ready"] and ready["models"].startswith(str(baseline))

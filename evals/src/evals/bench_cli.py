@@ -1,13 +1,15 @@
 """The benchmarks' command lines: parsed by a module's `parse_options` (a dataclass through `train.cli_parse`), a
-bad one reported as one `error:` line on stderr with exit status 2, as the other evals tools do."""
+bad one reported as one `error:` line on stderr with exit status 2, as the other evals tools do.
+
+`train.cli_parse` is imported only when a command line is parsed: the benchmarks' harness also runs against an
+older checkout's `train` package (first on PYTHONPATH in `evals.bench_step_ab`'s baseline worker), which may
+predate it."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn, TypeVar
-
-from train.cli_parse import UsageError
 
 T = TypeVar("T")
 
@@ -21,6 +23,8 @@ def refuse_usage(message: str) -> NoReturn:
 def options_or_exit(parse_options: Callable[[list[str]], T], argv: Sequence[str] | None) -> T:
     """**Returns:** `parse_options(argv)` (`sys.argv[1:]` when `argv` is None); a `UsageError` exits 2 with one line,
     `--help` exits 0."""
+    from train.cli_parse import UsageError
+
     try:
         return parse_options(list(sys.argv[1:] if argv is None else argv))
     except UsageError as error:

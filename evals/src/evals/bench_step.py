@@ -39,7 +39,6 @@ import optax
 import skipless_models
 from skipless_models import ModelConfig
 from train.xla_env import avoid_cpu_eigen_pool_hang, malloc_note, reexec_with_hugepage_malloc
-from train.cli_parse import UsageError, parse
 from evals.bench_cli import comma_list, options_or_exit
 from evals.bench_report import write_report
 
@@ -354,6 +353,8 @@ class BenchStepOptions:
 
 def parse_options(argv: list[str]) -> BenchStepOptions:
     """**Returns:** the options of a command line; raises `UsageError` (one line) for a bad one."""
+    from train.cli_parse import UsageError, parse  # here: the A/B bench's baseline worker imports this module
+
     args = parse(BenchStepOptions, argv, prog="python -m evals.bench_step", description=__doc__.split("\n")[0])
     unknown = sorted(set(comma_list(args.cases)) - set(CASES))
     if unknown:

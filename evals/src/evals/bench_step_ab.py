@@ -26,8 +26,6 @@ import sys
 import tempfile
 from typing import Literal
 
-from train.cli_parse import UsageError, parse
-
 from evals.bench_cli import comma_list, options_or_exit, refuse_usage
 from evals.bench_report import write_report
 
@@ -36,6 +34,11 @@ SRC_FOLDERS = ("packages/sigprop/src", "packages/models/src", "pallas_kernels/sr
 
 
 # ----- worker ---------------------------------------------------------------------------------------------------
+# Started without a command line to parse: the baseline's `train` (first on PYTHONPATH) may predate train.cli_parse.
+WORKER_CODE = ("import sys; from evals.bench_step_ab import _worker; "
+               "_worker([c for c in sys.argv[1].split(',') if c], sys.argv[2])")
+
+
 def _worker(cases: list[str], dtype: str) -> None:
     """Builds the cases, then answers `time N` / `samples` / `quit` lines on stdin with one JSON line each."""
     from train.xla_env import avoid_cpu_eigen_pool_hang
@@ -77,7 +80,7 @@ class _Worker:
             env["GLIBC_TUNABLES"] = ":".join(x for x in (env.get("GLIBC_TUNABLES"), HUGEPAGE_TUNABLE) if x)
         self.label = label
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "evals.bench_step_ab", "--worker", "--cases", ",".join(cases), "--dtypes", dtype],
+            [sys.executable, "-c", WORKER_CODE, ",".join(cases), dtype],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO,
         )
         self.ready = self._read()
@@ -173,20 +176,18 @@ class BenchStepABOptions:
     """both workers under glibc.malloc.hugetlb=1 (as train.main runs), or malloc's default"""
     out: str = "bench_step_ab.json"
     """JSON output file"""
-    worker: bool = False
-    """internal: run as one of the two worker processes (the bench starts them itself)"""
 
 
 def parse_options(argv: list[str]) -> BenchStepABOptions:
     """**Returns:** the options of a command line; raises `UsageError` (one line) for a bad one."""
+    from train.cli_parse import UsageError, parse  # here: the baseline worker imports this module
+
     from evals.bench_step import CASES
 
     args = parse(BenchStepABOptions, argv, prog="python -m evals.bench_step_ab", description=__doc__.split("\n")[0])
     unknown = sorted(set(comma_list(args.cases)) - set(CASES))
     if unknown:
         raise UsageError(f"unknown case(s) {unknown}; choose from {sorted(CASES)}")
-    if args.worker:
-        return args
     if not args.baseline:
         raise UsageError("--baseline is required (a git revision such as main, or a folder)")
     if args.steps < 1 or args.rounds < 1:
@@ -194,12 +195,9 @@ def parse_options(argv: list[str]) -> BenchStepABOptions:
     return args
 
 
-def main(argv: list[str] | None = None) -> dict | None:
+def main(argv: list[str] | None = None) -> dict:
     args = options_or_exit(parse_options, argv)
     cases = comma_list(args.cases)
-    if args.worker:
-        _worker(cases, args.dtypes)
-        return None
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
         try:
             baseline = baseline_folder(args.baseline, pathlib.Path(tmp))
