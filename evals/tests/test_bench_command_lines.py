@@ -17,6 +17,8 @@ DEFAULTS = {  # module: (argv, {field: value})
                                dtypes="float32", steps=16, rounds=8, malloc="hugepage", out="bench_step_ab.json")),
     "bench_attention": ([], dict(seq_lens="512,1024,2048,4096,8192", head_dims="64,128", tokens=16384, heads=8,
                                  dtype="bfloat16", repeats=10, methods="", out="bench_attention.json")),
+    "bench_memory": ([], dict(depth=72, width=128, heads=4, seq_len=2048, attention="espa", batch=1, remat=True,
+                              out=None)),
 }
 GIVEN = {  # module: (argv, {field: value})
     "bench_step": (["--cases", "tiny-espa", "--dtypes", "float32,bfloat16", "--steps", "3", "--rounds", "2",
@@ -32,6 +34,10 @@ GIVEN = {  # module: (argv, {field: value})
                          "4", "--tokens", "2048", "--dtype", "float32", "--repeats", "50", "--out", "a.json"],
                         dict(methods="xla_reference_bias", seq_lens="128", head_dims="32", heads=4, tokens=2048,
                              dtype="float32", repeats=50, out="a.json")),
+    "bench_memory": (["--depth", "2", "--width", "16", "--heads", "2", "--seq-len", "32", "--attention", "uspa",
+                      "--batch", "3", "--remat", "false", "--out", "m.json"],
+                     dict(depth=2, width=16, heads=2, seq_len=32, attention="uspa", batch=3, remat=False,
+                          out="m.json")),
 }
 BAD = [  # (module, argv, words in the error line)
     ("bench_step", ["--cases", "nope"], "unknown case(s) ['nope']"),
@@ -52,6 +58,11 @@ BAD = [  # (module, argv, words in the error line)
     ("bench_attention", ["--head-dims", ""], "--head-dims"),
     ("bench_attention", ["--heads", "0"], "--heads=0 must be a positive integer"),
     ("bench_attention", ["--dtype", "float16"], "float16"),
+    ("bench_memory", ["--depth", "0"], "--depth, --width, --heads, --seq-len and --batch must be positive"),
+    ("bench_memory", ["--attention", "flash"], "flash"),
+    ("bench_memory", ["--remat", "maybe"], "maybe"),
+    ("bench_memory", ["--remat"], "--remat"),
+    ("bench_memory", ["--seq-len", "2k"], "--seq-len"),
 ]
 
 

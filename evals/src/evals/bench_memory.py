@@ -6,18 +6,24 @@ Builds the model, the trainer's optimiser (`train.optim.make_optimizer`, per-gro
 step (gradient of the loss with respect to every array leaf, as `train.step` takes it), then reports: the process's peak resident memory (`ru_maxrss`) after the imports,
 after the initialisation and after the step; the bytes of the model's array leaves and its largest leaf; and XLA's
 own account of the compiled step (arguments, outputs, temporaries). Only APIs that every version of the model
-package has are used, so the same script measures an older checkout (put its `src` folders first on PYTHONPATH).
+package has are used, so the same script measures an older checkout (put its `src` folders first on PYTHONPATH; the
+command line is parsed by `train.cli_parse`, so that checkout's `train` must have it).
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import resource
-import sys
 import time
+from typing import Annotated, Literal
 
+import tyro
 from sigprop import ATTENTION_KINDS
+
+from evals.bench_cli import options_or_exit
+
+AttentionName = Literal[ATTENTION_KINDS]  # type: ignore[valid-type]
 
 
 def _peak_mib() -> float:
@@ -76,22 +82,41 @@ def measure(depth: int, width: int, heads: int, seq_len: int, attention: str, ba
     )
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m evals.bench_memory", description=__doc__.split("\n")[0])
-    parser.add_argument("--depth", type=int, default=72)
-    parser.add_argument("--width", type=int, default=128)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--seq-len", type=int, default=2048)
-    parser.add_argument("--attention", default="espa", choices=ATTENTION_KINDS)
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--remat", choices=("true", "false"), default="true",
-                        help="recompute each block in the backward pass (keeps activations out of the way)")
-    parser.add_argument("--out", default=None, help="JSON output file")
-    args = parser.parse_args(argv)
+@dataclasses.dataclass(frozen=True)
+class BenchMemoryOptions:
+    """Options of `python -m evals.bench_memory` (each field is a flag)."""
+
+    depth: int = 72
+    """layers"""
+    width: int = 128
+    """model width D (the MLP is 4 D wide)"""
+    heads: int = 4
+    """attention heads"""
+    seq_len: int = 2048
+    """sequence length T"""
+    attention: AttentionName = "espa"  # type: ignore[valid-type]
+    """attention kind"""
+    batch: int = 1
+    """sequences per step"""
+    remat: Annotated[bool, tyro.conf.FlagConversionOff] = True
+    """recompute each block in the backward pass (keeps activations out of the way)"""
+    out: str | None = None
+    """JSON output file (none: print only)"""
+
+
+def parse_options(argv: list[str]) -> BenchMemoryOptions:
+    """**Returns:** the options of a command line; raises `UsageError` (one line) for a bad one."""
+    from train.cli_parse import UsageError, parse
+
+    args = parse(BenchMemoryOptions, argv, prog="python -m evals.bench_memory", description=__doc__.split("\n")[0])
     if min(args.depth, args.width, args.heads, args.seq_len, args.batch) < 1:
-        print("error: --depth, --width, --heads, --seq-len and --batch must be positive", file=sys.stderr)
-        raise SystemExit(2)
-    result = measure(args.depth, args.width, args.heads, args.seq_len, args.attention, args.batch, args.remat == "true")
+        raise UsageError("--depth, --width, --heads, --seq-len and --batch must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = options_or_exit(parse_options, argv)
+    result = measure(args.depth, args.width, args.heads, args.seq_len, args.attention, args.batch, args.remat)
     for name, value in result.items():
         print(f"{name:<28} {value:.1f}" if isinstance(value, float) else f"{name:<28} {value}")
     if args.out:
