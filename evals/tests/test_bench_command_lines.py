@@ -19,6 +19,8 @@ DEFAULTS = {  # module: (argv, {field: value})
                                  dtype="bfloat16", repeats=10, methods="", out="bench_attention.json")),
     "bench_memory": ([], dict(depth=72, width=128, heads=4, seq_len=2048, attention="espa", batch=1, remat=True,
                               out=None)),
+    "bench_prepare": ([], dict(corpus_mb=48.0, workers=2, tokenizer="bpe:8192", big_mb=0.0,
+                               out="runs/bench_prepare.json")),
 }
 GIVEN = {  # module: (argv, {field: value})
     "bench_step": (["--cases", "tiny-espa", "--dtypes", "float32,bfloat16", "--steps", "3", "--rounds", "2",
@@ -38,6 +40,8 @@ GIVEN = {  # module: (argv, {field: value})
                       "--batch", "3", "--remat", "false", "--out", "m.json"],
                      dict(depth=2, width=16, heads=2, seq_len=32, attention="uspa", batch=3, remat=False,
                           out="m.json")),
+    "bench_prepare": (["--corpus-mb", "256", "--workers", "4", "--tokenizer", "bpe:512", "--big-mb", "1024", "--out",
+                       "p.json"], dict(corpus_mb=256.0, workers=4, tokenizer="bpe:512", big_mb=1024.0, out="p.json")),
 }
 BAD = [  # (module, argv, words in the error line)
     ("bench_step", ["--cases", "nope"], "unknown case(s) ['nope']"),
@@ -63,6 +67,11 @@ BAD = [  # (module, argv, words in the error line)
     ("bench_memory", ["--remat", "maybe"], "maybe"),
     ("bench_memory", ["--remat"], "--remat"),
     ("bench_memory", ["--seq-len", "2k"], "--seq-len"),
+    ("bench_prepare", ["--corpus-mb", "0"], "--corpus-mb=0.0 must be positive"),
+    ("bench_prepare", ["--workers", "0"], "--workers=0 must be a positive integer"),
+    ("bench_prepare", ["--big-mb", "-1"], "--big-mb=-1.0 must be >= 0"),
+    ("bench_prepare", ["--tokenizer", "bpe:x"], "--tokenizer: tokenizer spec 'bpe:x'"),
+    ("bench_prepare", ["--corpus-mb", "lots"], "--corpus-mb"),
 ]
 
 
@@ -90,3 +99,17 @@ def test_bad_value_as_a_process(module, tmp_path):
                           text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("error: ") and "--no-such-flag" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bench_prepare_setting_process_measures_what_tokenising_in_process_does(tmp_path):
+    """A setting's fresh process (started without a command line) reports the corpus's bytes and tokens as
+    tokenising it in this process does."""
+    from evals import bench_prepare
+
+    corpus, tokenizer = str(tmp_path / "corpus"), tmp_path / "tokenizer"
+    tokenizer.mkdir()
+    text_bytes = bench_prepare.make_corpus(corpus, 0.05)
+    bench_prepare._train_tokenizer(corpus, "bpe:300", str(tokenizer))
+    row = bench_prepare._run_setting(corpus, str(tokenizer), 1, False)
+    here = bench_prepare.tokenise_once(corpus, str(tokenizer), 1)
+    assert row["text_bytes"] == here["text_bytes"] == text_bytes and row["tokens"] == here["tokens"] > 0

@@ -26,7 +26,7 @@ before and after the rows ("machine scaling": N on N free cores).
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import gzip
 import json
 import os
@@ -38,6 +38,7 @@ import tempfile
 import time
 
 import numpy as np
+from evals.bench_cli import options_or_exit
 from evals.bench_report import write_report
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
@@ -131,13 +132,18 @@ def tokenise_once(corpus: str, tokenizer_dir: str, workers: int) -> dict:
             "disk_bytes": train.total}
 
 
+# The fresh process of one setting: no command line to parse, so its start-up is the module's imports alone.
+ONE_SETTING_CODE = ("import json, sys; from evals.bench_prepare import tokenise_once; "
+                    "print(json.dumps(tokenise_once(sys.argv[1], sys.argv[2], int(sys.argv[3]))))")
+
+
 def _run_setting(corpus: str, tokenizer_dir: str, workers: int, threads: bool) -> dict:
     env = dict(os.environ)
     if not threads:
         env["TOKENIZERS_PARALLELISM"] = "false"
     before = _load()
     out = subprocess.run(
-        [sys.executable, "-m", "evals.bench_prepare", "--one", corpus, tokenizer_dir, str(workers)],
+        [sys.executable, "-c", ONE_SETTING_CODE, corpus, tokenizer_dir, str(workers)],
         env=env, capture_output=True, text=True, check=True,
     )
     row = json.loads(out.stdout.strip().splitlines()[-1])
@@ -174,19 +180,44 @@ def _big_build(root: str, megabytes: float, spec: str) -> dict:
             "load_before": before, "load_after": _load(), "workers": "all cores"}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.bench_prepare", description=__doc__.split("\n")[0])
-    parser.add_argument("--corpus-mb", type=float, default=48.0, help="size of the timed corpus (MB of text)")
-    parser.add_argument("--workers", type=int, default=2, help="processes of the parallel row")
-    parser.add_argument("--tokenizer", default="bpe:8192")
-    parser.add_argument("--big-mb", type=float, default=0.0, help="also prepare a corpus this large end to end")
-    parser.add_argument("--out", default=os.path.join("runs", "bench_prepare.json"))
-    parser.add_argument("--one", nargs=3, metavar=("CORPUS", "TOKENIZER_DIR", "WORKERS"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.one:
-        print(json.dumps(tokenise_once(args.one[0], args.one[1], int(args.one[2]))))
-        return 0
+@dataclasses.dataclass(frozen=True)
+class BenchPrepareOptions:
+    """Options of `python -m evals.bench_prepare` (each field is a flag)."""
 
+    corpus_mb: float = 48.0
+    """size of the timed corpus (MB of text)"""
+    workers: int = 2
+    """processes of the parallel row"""
+    tokenizer: str = "bpe:8192"
+    """the tokenizer trained once and timed (as train.main's --tokenizer)"""
+    big_mb: float = 0.0
+    """also prepare a corpus this large end to end (0: no)"""
+    out: str = os.path.join("runs", "bench_prepare.json")
+    """JSON output file"""
+
+
+def parse_options(argv: list[str]) -> BenchPrepareOptions:
+    """**Returns:** the options of a command line; raises `UsageError` (one line) for a bad one."""
+    from train.cli_parse import UsageError, parse  # here: a setting's fresh process imports this module
+
+    args = parse(BenchPrepareOptions, argv, prog="python -m evals.bench_prepare", description=__doc__.split("\n")[0])
+    if not args.corpus_mb > 0:
+        raise UsageError(f"--corpus-mb={args.corpus_mb} must be positive")
+    if args.workers < 1:
+        raise UsageError(f"--workers={args.workers} must be a positive integer")
+    if not args.big_mb >= 0:
+        raise UsageError(f"--big-mb={args.big_mb} must be >= 0 (0: no end-to-end build)")
+    from skipless_data.tokenizer_spec import parse_tokenizer_spec
+
+    try:
+        parse_tokenizer_spec(args.tokenizer)
+    except ValueError as error:
+        raise UsageError(f"--tokenizer: {error}") from None
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = options_or_exit(parse_options, argv)
     rows, report = [], {"machine": platform.platform(), "cpu_count": os.cpu_count(), "tokenizer": args.tokenizer}
     report["machine_scaling_before"] = machine_scaling(args.workers)
     with tempfile.TemporaryDirectory() as root:
