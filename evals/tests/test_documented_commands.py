@@ -16,7 +16,7 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TOOLS = ("generate", "protocol", "compare_runs", "device_check", "generate_bench",
          "bench_step", "bench_step_ab", "bench_attention", "bench_memory",
-         "bench_prepare")
+         "bench_prepare", "bench_data", "bench_init_qr")
 SKIP_DIRS = {".venv", ".git", "node_modules"}
 MENTIONS = {  # (page, tool, arguments): prose that names a tool, not a command to run
     ("evals/README.md", "protocol", ()),

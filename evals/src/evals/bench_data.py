@@ -11,8 +11,9 @@ pipeline should deliver at least 100 times that.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import os
+import sys
 import platform
 import tempfile
 import time
@@ -95,14 +96,37 @@ def _print_table(rows: list[dict]) -> None:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class BenchDataOptions:
+    """Options of `python -m evals.bench_data` (each field is a flag)."""
+
+    out: str = os.path.join("runs", "bench_data.json")
+    """JSON output file"""
+    train_tokens_per_s: float = 2000.0
+    """the train step's tokens/s that each row's throughput is compared with"""
+    seconds: float = 3.0
+    """timing window per row"""
+
+
+def parse_options(argv: list[str]) -> BenchDataOptions:
+    """**Returns:** the options of a command line; raises `UsageError` (one line) for a bad one."""
+    from train.cli_parse import UsageError, parse
+
+    args = parse(BenchDataOptions, argv, prog="python -m evals.bench_data", description=__doc__.split("\n")[0])
+    for flag, value in (("train-tokens-per-s", args.train_tokens_per_s), ("seconds", args.seconds)):
+        if not value > 0:
+            raise UsageError(f"--{flag}={value} must be positive")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m evals.bench_data", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--out", default=os.path.join("runs", "bench_data.json"))
-    parser.add_argument("--train-tokens-per-s", type=float, default=2000.0)
-    parser.add_argument("--seconds", type=float, default=3.0, help="timing window per row")
-    args = parser.parse_args(argv)
+    from train.cli_parse import UsageError
+
+    try:
+        args = parse_options(list(sys.argv[1:] if argv is None else argv))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
     names = ["embedded"] + (["wikitext2-bpe8192"] if os.path.isdir(WIKITEXT) else [])
     rows = _measure(names, args.seconds)

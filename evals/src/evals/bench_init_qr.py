@@ -9,7 +9,7 @@ Prints the medians and the worst times and writes JSON with the machine's load a
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -45,19 +45,42 @@ def time_qr(shape: tuple[int, ...], threads: tuple[int, int], repeats: int, seed
     return times
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes", default="8x512x128,72x512x128,16x128x128", help="comma list of LxNxK batches")
-    parser.add_argument("--repeats", type=int, default=6, help="timed QRs per shape and thread count")
-    parser.add_argument("--out", default="bench_init_qr.json")
-    args = parser.parse_args(argv)
+@dataclasses.dataclass(frozen=True)
+class BenchInitQROptions:
+    """Options of `python -m evals.bench_init_qr` (each field is a flag)."""
+
+    shapes: str = "8x512x128,72x512x128,16x128x128"
+    """comma list of LxNxK batches"""
+    repeats: int = 6
+    """timed QRs per shape and thread count"""
+    out: str = "bench_init_qr.json"
+    """JSON output file"""
+
+
+def parse_options(argv: list[str]) -> BenchInitQROptions:
+    """**Returns:** the options of a command line; raises `UsageError` (one line) for a bad one."""
+    from train.cli_parse import UsageError, parse
+
+    args = parse(BenchInitQROptions, argv, prog="python -m evals.bench_init_qr", description=__doc__.splitlines()[0])
     try:
-        shapes = [_shape(s) for s in args.shapes.split(",")]
-        if args.repeats < 1:
-            raise ValueError(f"--repeats={args.repeats} must be at least 1")
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
+        for text in args.shapes.split(","):
+            _shape(text)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if args.repeats < 1:
+        raise UsageError(f"--repeats={args.repeats} must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    from train.cli_parse import UsageError
+
+    try:
+        args = parse_options(list(sys.argv[1:] if argv is None else argv))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
+    shapes = [_shape(s) for s in args.shapes.split(",")]
     blas = [p for p in ThreadpoolController().info() if p["user_api"] == "blas"]
     default = max((p["num_threads"] for p in blas), default=1)
     load_before = os.getloadavg()
