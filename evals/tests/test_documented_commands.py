@@ -14,10 +14,9 @@ import shlex
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-TOOLS = ("generate", "protocol", "compare_runs", "device_check", "generate_bench",
-         "bench_step", "bench_step_ab", "bench_attention", "bench_memory",
-         "bench_prepare", "bench_data", "bench_init_qr")
-SKIP_DIRS = {".venv", ".git", "node_modules"}
+TOOLS = ("generate", "protocol", "compare_runs", "device_check", "generate_bench", "reproduce", "bench_step",
+         "bench_step_ab", "bench_attention", "bench_memory", "bench_prepare", "bench_data", "bench_init_qr")
+SKIP_DIRS = {".venv", ".git", "node_modules", "runs", "__pycache__"}  # runs/: training output, not docs
 MENTIONS = {  # (page, tool, arguments): prose that names a tool, not a command to run
     ("evals/README.md", "protocol", ()),
     ("packages/data/README.md", "protocol", ("--suite", "claims-wt2")),
