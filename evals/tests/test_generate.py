@@ -163,7 +163,8 @@ def test_command_line_defaults_and_verbatim_prompt():
 
 @pytest.mark.parametrize("args,words", [
     (["--checkpoint", "r"], "pass exactly one of --prompt TEXT or --prompts FILE"),
-    (["--checkpoint", "r", "--prompt", "a", "--prompts", "p.txt"], "pass exactly one of --prompt TEXT or --prompts FILE"),
+    (["--checkpoint", "r", "--prompt", "a", "--prompts", "p.txt"],
+     "pass exactly one of --prompt TEXT or --prompts FILE"),
     (["--checkpoint", "r", "--prompt", "a", "--top-k", "abc"], "--top-k"),
     (["--checkpoint", "r", "--prompt", "a", "--length", "1.5"], "--length"),
     (["--checkpoint", "r", "--prompt", "a", "--temperature", "-1"], "--temperature=-1.0 must be >= 0"),

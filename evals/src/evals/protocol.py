@@ -165,7 +165,8 @@ class ProtocolOptions:
     text: str = "../shared/data/wikitext-2/valid.txt"
     """text the source is fitted to"""
     suite: str = "claims-cpu"
-    """claims-cpu (generated source), claims-d36 / claims-d72 (its joint-budget runs at depth 36 / 72) or claims-wt2 (WikiText-2)"""
+    """claims-cpu (generated source), claims-d36 / claims-d72 (its joint-budget runs at depth 36 / 72) or
+    claims-wt2 (WikiText-2)"""
     only: str | None = None
     """comma-separated run names (none: all)"""
     report_only: bool = False
