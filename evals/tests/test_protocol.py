@@ -160,3 +160,15 @@ def test_bad_command_lines_are_one_line_exit_2(tmp_path, capsys, args, words):
     assert main(args) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("error: ") and err.count("\n") == 1 and words in err, err
+
+
+def test_every_suite_name_builds_the_suite_of_that_name(tmp_path):
+    import typing
+
+    from evals.protocol import SuiteName, _suite_and_data
+
+    text = tmp_path / "valid.txt"
+    text.write_text("the cat sat\n")
+    (tmp_path / "test.txt").write_text("the dog sat\n")
+    names = typing.get_args(SuiteName)
+    assert [_suite_and_data(name, str(text), tmp_path)[0].name for name in names] == list(names)

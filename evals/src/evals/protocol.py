@@ -17,10 +17,16 @@ import os
 import pathlib
 import shlex
 import sys
+import typing
+from typing import Literal
 
 from train.cli_parse import UsageError, parse
 from train.xla_env import avoid_cpu_eigen_pool_hang, reexec_with_hugepage_malloc
 from evals.one_line import refuse
+
+SuiteName = Literal["claims-cpu", "claims-d36", "claims-d72", "claims-wt2"]
+"""claims-cpu (the generated source: both claims, every model at k·N, the joint budget), claims-d36 / claims-d72 (the
+joint-budget runs at depth 36 / 72) or claims-wt2 (WikiText-2, the real-text check)"""
 
 TEST_FILE = "test_score.json"
 TEST_SEQUENCES = 256
@@ -78,7 +84,7 @@ def score_test_text(run_dir: pathlib.Path, test_text: pathlib.Path) -> dict:
     return record
 
 
-def _suite_and_data(name: str, text: str, out: pathlib.Path):
+def _suite_and_data(name: SuiteName, text: str, out: pathlib.Path):
     from .protocol_suite import depth36_suite, depth72_suite, protocol_suite, wikitext_suite
     from .suite_runs import DataPaths
 
@@ -95,10 +101,10 @@ def _suite_and_data(name: str, text: str, out: pathlib.Path):
             raise ValueError(f"--suite claims-wt2 needs test.txt next to {path}; pass the WikiText-2 valid.txt.")
         # eval None: the data package holds out the training text's last 5% — the dev split
         return wikitext_suite(), DataPaths(str(path.resolve()), None, str(out / "data")), test
-    raise ValueError(f"--suite {name}: choose claims-cpu, claims-d36, claims-d72 or claims-wt2.")
+    raise ValueError(f"--suite {name}: choose one of {', '.join(typing.get_args(SuiteName))}.")
 
 
-def run_protocol(text: str, out: pathlib.Path, *, suite_name: str = "claims-cpu", only: list[str] | None = None,
+def run_protocol(text: str, out: pathlib.Path, *, suite_name: SuiteName = "claims-cpu", only: list[str] | None = None,
                  command: str = "") -> dict:
     """Runs (or continues) the suite; returns `{"outcomes": {run: outcome}}` and writes the report."""
     from .suite_runs import read_status, run_specs
@@ -164,9 +170,9 @@ class ProtocolOptions:
     """suite folder (runs/, results.json, results.md)"""
     text: str = "../shared/data/wikitext-2/valid.txt"
     """text the source is fitted to"""
-    suite: str = "claims-cpu"
-    """claims-cpu (generated source), claims-d36 / claims-d72 (its joint-budget runs at depth 36 / 72) or
-    claims-wt2 (WikiText-2)"""
+    suite: SuiteName = "claims-cpu"
+    """the suite: claims-cpu (generated source), claims-d36 / claims-d72 (its joint-budget runs at depth 36 / 72)
+    or claims-wt2 (WikiText-2)"""
     only: str | None = None
     """comma-separated run names (none: all)"""
     report_only: bool = False
