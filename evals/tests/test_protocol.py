@@ -45,7 +45,7 @@ def test_protocol_matrix_is_budget_matched_with_own_schedules():
         assert [suite.run(n).seed for n in (setting, f"{setting}-s1", f"{setting}-s2")] == list(SEEDS)
         assert model_config(suite, suite.run(f"{setting}-s2")) == model_config(suite, suite.run(setting))
     assert len({r.name for r in suite.runs}) == len(suite.runs)
-    for deep, depth, seeds in ((depth36_suite(), 36, set(SEEDS)), (depth72_suite(), 72, {0})):
+    for deep, depth, seeds in ((depth36_suite(), 36, set(SEEDS)), (depth72_suite(), 72, set(SEEDS))):
         assert {model_config(deep, r).depth for r in deep.runs} == {depth} and {r.seed for r in deep.runs} == seeds
         assert {model_config(deep, r).attention for r in deep.runs} == {"standard", "espa", "uspa", "value_skipinit"}
     assert {r.seed for r in suite.runs if r.method == "preln"} == set(SEEDS)
