@@ -55,7 +55,9 @@ _MORE_EDGE_LRS = {"vanilla-uspa": 3e-4, "vanilla-vsi": 3e-4}
 # the project's default knobs (η = 0.5, γ_L = 0.2) were set from test-text runs of an earlier suite: checked here on
 # dev, one knob at a time around the default, vanilla E-SPA at its dev LR, seed 0
 KNOBS = {"knob-espa-eta0.3": dict(tat_eta=0.3), "knob-espa-eta0.7": dict(tat_eta=0.7),
-         "knob-espa-gamma0.05": dict(gamma_final=0.05), "knob-espa-gamma0.8": dict(gamma_final=0.8)}
+         "knob-espa-gamma0.05": dict(gamma_final=0.05), "knob-espa-gamma0.8": dict(gamma_final=0.8),
+         # γ_L = 0.8 came out best on dev, at the top of the first four: one step further, as the check on it
+         "knob-espa-gamma2": dict(gamma_final=2.0)}
 _JOINT = {
     "jb-espa-eta0.1": ("vanilla-espa", dict(kernel_budget="joint", gamma_final=BUDGET_GAMMA, tat_eta=0.1)),
     "jb-espa-eta0.5": ("vanilla-espa", dict(kernel_budget="joint", gamma_final=BUDGET_GAMMA, tat_eta=0.5)),
