@@ -103,8 +103,11 @@ def test_record_reads_the_multiplier_and_paired_verdicts_from_run_folders(tmp_pa
         _fake_run(tmp_path, name, lr=1e-3, steps=n, seed=0, dev=tests[0], test=tests[0])
         _fake_run(tmp_path, f"{name}-s1", lr=1e-3, steps=n, seed=1, dev=tests[1], test=tests[1])
     _fake_run(tmp_path, "knob-espa-eta0.7", lr=1e-3, steps=n, seed=0, dev=4.3, test=4.35)
+    # E-SPA at the dev-chosen knob γ_L = 0.8: its knob-check run is seed 0 at N, then its own k-curve
+    _fake_run(tmp_path, "knob-espa-gamma0.8", lr=1e-3, steps=n, seed=0, dev=4.35, test=4.2)
+    _fake_run(tmp_path, "espa-g0.8-k2-s0", lr=1e-3, steps=2 * n, seed=0, dev=3.8, test=3.8)
     record = report.protocol_record(suite, tmp_path)
-    assert set(record["knobs"]) == {"vanilla-espa-lr1e-3", "knob-espa-eta0.7"}
+    assert set(record["knobs"]) == {"vanilla-espa-lr1e-3", "knob-espa-eta0.7", "knob-espa-gamma0.8"}
     assert record["knobs"]["vanilla-espa-lr1e-3"]["default"] and record["knobs"]["knob-espa-eta0.7"]["model"] == {
         "tat_eta": 0.7}
     assert record["best_lr"] == {"preln": 3e-3, "vanilla-espa": 1e-3, "nf-espa": 1e-3, "vanilla-uspa": 3e-3,
@@ -112,6 +115,9 @@ def test_record_reads_the_multiplier_and_paired_verdicts_from_run_folders(tmp_pa
     seed0 = record["claim2"]["vanilla-espa"][0]
     assert seed0["curve"] == {1: 4.4, 2: 4.2, 4: 3.9, 8: None} and seed0["preln_other_lr"] == 4.3
     assert seed0["multiplier"] == pytest.approx(2 ** (1 + 2 / 3))
+    tuned0 = record["claim2"]["espa-g0.8"][0]
+    assert tuned0["curve"] == {1: 4.2, 2: 3.8, 4: None, 8: None} and tuned0["multiplier"] == pytest.approx(2 ** 0.5)
+    assert record["skipless_at_n"]["espa-g0.8"]["mean"] == pytest.approx(0.2)
     uspa0 = record["claim2"]["vanilla-uspa"][0]
     assert uspa0["curve"] == {1: 4.1, 2: 3.9, 4: None, 8: None}
     assert uspa0["multiplier"] == pytest.approx(2 ** 0.5) and uspa0["multiplier_other_lr"] == pytest.approx(1.0)
@@ -131,7 +137,7 @@ def test_record_reads_the_multiplier_and_paired_verdicts_from_run_folders(tmp_pa
     (tmp_path / "runs" / "preln-lr3e-3" / "checkpoints").mkdir()
     from evals.protocol import export_records
 
-    assert export_records(tmp_path, tmp_path / "copy") == 20
+    assert export_records(tmp_path, tmp_path / "copy") == 22
     copied = tmp_path / "copy" / "runs" / "preln-lr3e-3"
     assert sorted(p.name for p in copied.iterdir()) == ["config.json", "metrics.jsonl", "suite_status.json",
                                                         "test_score.json"]

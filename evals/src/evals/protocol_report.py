@@ -88,22 +88,27 @@ def protocol_record(suite, out: pathlib.Path) -> dict[str, Any]:
         record["steps"] = (spec.train or {}).get("steps", suite.record.run.steps)
         record["train_s"] = _train_seconds(out, spec.name)
         runs[spec.name] = record
-    from .protocol_suite import METHODS, SKIPLESS
+    from .protocol_suite import METHODS, SKIPLESS, TUNED_ESPA, TUNED_ESPA_KNOBS
 
     best = {m: best_lr(suite, out, m, provisional=True) for m in METHODS if any(s.method == m for s in suite.runs)}
 
     n_steps = suite.record.run.steps
 
-    def name_of(method: str, k: int, seed: int) -> str | None:
-        """The run of `method` at k·N steps and `seed` with the method's dev-chosen LR (seed 0 at k = 1: the sweep)."""
+    def name_of(method: str, k: int, seed: int, model: dict | None = None) -> str | None:
+        """The run of `method` (with the knobs `model`, default none) at k·N steps and `seed` with the method's
+        dev-chosen LR (seed 0 at k = 1: the LR sweep's run, or the knob check's run for non-default knobs)."""
         lr = best.get(method)
         if lr is None:
             return None
+        model = model or {}
         if k == 1 and seed == 0:
-            return next((s.name for s in suite.runs if s.role == "sweep" and s.method == method and s.lr == lr), None)
+            role = "ablation" if model else "sweep"
+            return next((s.name for s in suite.runs if s.role == role and s.method == method and (s.model or {}) == model
+                         and (s.lr == lr or (model and s.lr_from == method))
+                         and (not model or s.name.startswith("knob-"))), None)
         return next((s.name for s in suite.runs if s.role in ("seed", "horizon") and s.method == method
                      and s.seed == seed and (s.train or {}).get("steps", n_steps) == k * n_steps
-                     and (s.lr_from == method or s.lr == lr)), None)
+                     and (s.model or {}) == model and (s.lr_from == method or s.lr == lr)), None)
 
     def test_loss(name: str | None) -> float | None:
         t = None if name is None else runs.get(name, {}).get("test")
@@ -121,13 +126,15 @@ def protocol_record(suite, out: pathlib.Path) -> dict[str, Any]:
         other = [s for s in suite.runs if s.method == "preln" and s.lr is not None and best.get("preln") is not None
                  and s.lr != best["preln"] and s.seed == seed and not s.name.startswith("edge-")]
         preln_other[seed] = test_loss(other[0].name) if other else None
-    claim2 = {}
-    for method in (m for m in SKIPLESS if m in best):
-        claim2[method] = []
+    claim2, curves = {}, {m: (m, None) for m in SKIPLESS if m in best}
+    if any((s.model or {}) == TUNED_ESPA_KNOBS and s.role == "horizon" for s in suite.runs):
+        curves[TUNED_ESPA] = ("vanilla-espa", TUNED_ESPA_KNOBS)
+    for key, (method, model) in curves.items():
+        claim2[key] = []
         for seed in seeds:
-            curve = {k: test_loss(name_of(method, k, seed)) for k in ks}
+            curve = {k: test_loss(name_of(method, k, seed, model)) for k in ks}
             p, o = preln[seed], preln_other[seed]
-            claim2[method].append(dict(
+            claim2[key].append(dict(
                 seed=seed, curve=curve, preln=p, preln_other_lr=o,
                 multiplier=None if p is None else crossing_multiplier(curve, p),
                 multiplier_other_lr=None if o is None else crossing_multiplier(curve, o),
@@ -136,7 +143,8 @@ def protocol_record(suite, out: pathlib.Path) -> dict[str, Any]:
     vs_preln_seeds = {m: {seed: crossing_multiplier(rows[0]["curve"], p) for seed, p in preln.items() if p is not None}
                       for m, rows in claim2.items() if rows and any(v is not None for v in rows[0]["curve"].values())}
     claim1_diffs = [_diff(test_loss(name_of("nf-espa", 1, s)), test_loss(name_of("preln", 1, s))) for s in seeds]
-    at_n = {m: paired([_diff(test_loss(name_of(m, 1, s)), preln[s]) for s in seeds]) for m in claim2}
+    at_n = {key: paired([_diff(test_loss(name_of(*curves[key][:1], 1, s, curves[key][1])), preln[s]) for s in seeds])
+            for key in claim2}
     prefix = f"d{suite.record.model.depth}-" if suite.name.startswith("claims-d") else "jb-"
     joint = _joint_budget(suite, runs, test_loss, prefix)
     reference = joint.get(prefix + JOINT_REFERENCE)
@@ -245,7 +253,8 @@ def protocol_markdown(record: dict[str, Any]) -> str:
              f"Runs complete: {done} of {len(runs)} ({record.get('date', '')}). Command: `{record.get('command', '')}`.",
              "", _source_line(record.get("source") or {}), "", f"Best LR on the dev stream: " + ", ".join(f"{m} {v:g}" if v else f"{m} –"
                                                         for m, v in record["best_lr"].items()), ""]
-    names = {"vanilla-espa": "E-SPA", "vanilla-uspa": "U-SPA", "vanilla-vsi": "Value-SkipInit"}
+    names = {"vanilla-espa": "E-SPA", "vanilla-uspa": "U-SPA", "vanilla-vsi": "Value-SkipInit",
+             "espa-g0.8": "E-SPA (γ_L = 0.8, the knob chosen on dev)"}
     for method, rows in record["claim2"].items():
         if not any(v is not None for c in rows for k, v in c["curve"].items() if k != 1):
             continue  # no run beyond N: nothing to read a multiplier from (the paired lines below say the rest)

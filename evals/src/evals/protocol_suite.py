@@ -58,6 +58,7 @@ KNOBS = {"knob-espa-eta0.3": dict(tat_eta=0.3), "knob-espa-eta0.7": dict(tat_eta
          "knob-espa-gamma0.05": dict(gamma_final=0.05), "knob-espa-gamma0.8": dict(gamma_final=0.8),
          # γ_L = 0.8 came out best on dev, at the top of the first four: one step further, as the check on it
          "knob-espa-gamma2": dict(gamma_final=2.0)}
+TUNED_ESPA, TUNED_ESPA_KNOBS = "espa-g0.8", dict(gamma_final=0.8)
 _JOINT = {
     "jb-espa-eta0.1": ("vanilla-espa", dict(kernel_budget="joint", gamma_final=BUDGET_GAMMA, tat_eta=0.1)),
     "jb-espa-eta0.5": ("vanilla-espa", dict(kernel_budget="joint", gamma_final=BUDGET_GAMMA, tat_eta=0.5)),
@@ -120,7 +121,19 @@ def _uspa_vsi_and_joint_seeds() -> list[RunSpec]:
             for m, lr in _MORE_EDGE_LRS.items()]
     knobs = [RunSpec(name, "vanilla-espa", "ablation", lr_from="vanilla-espa", model=fields,
                      label=f"vanilla E-SPA {fields} (knob check on dev)") for name, fields in KNOBS.items()]
-    return sweeps + k1 + seed0 + middle + joint + last + edge + knobs
+    return sweeps + k1 + seed0 + middle + joint + last + edge + knobs + _tuned_espa_runs()
+
+
+def _tuned_espa_runs() -> list[RunSpec]:
+    """Vanilla E-SPA with the knob the dev check chose (γ_L = 0.8; seed 0 at N is its knob-check run): k·N for
+    k = 1, 2, 4, 8 and 3 seeds at E-SPA's dev LR, plus one LR step up as the check on that LR at these knobs."""
+    def run(k: int, seed: int) -> RunSpec:
+        spec = _horizon("vanilla-espa", k, seed)
+        return dataclasses.replace(spec, name=spec.name.replace("vanilla-espa", TUNED_ESPA), model=TUNED_ESPA_KNOBS,
+                                   label=spec.label.replace("vanilla-espa", f"vanilla-espa {TUNED_ESPA_KNOBS}"))
+    lr_check = RunSpec(f"{TUNED_ESPA}-lr3e-3", "vanilla-espa", "ablation", lr=3e-3, model=TUNED_ESPA_KNOBS,
+                       label=f"vanilla-espa {TUNED_ESPA_KNOBS} lr=0.003 (LR check at the chosen knobs)")
+    return [lr_check] + [run(1, s) for s in SEEDS[1:]] + [run(k, s) for k in MULTIPLIERS[1:] for s in SEEDS]
 
 
 def protocol_suite() -> Suite:
