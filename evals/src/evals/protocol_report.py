@@ -295,14 +295,18 @@ def protocol_markdown(record: dict[str, Any]) -> str:
         lines += _knob_lines(record["knobs"])
     lines += ["", "## Cost (seconds inside training steps, from the logged throughput; compile, evals and scoring excluded)", "",
               "| group | runs done | steps done | train s |", "|---|---|---|---|"]
+    joint = ("jb-", f"d{record.get('depth', 16)}-")
     groups = {"LR sweeps (k = 1, seed 0)": lambda n, r: r["role"] == "sweep",
               "seeds 1, 2 at k = 1": lambda n, r: r["role"] == "seed",
-              "skipless models at 2, 4, 8 × N": lambda n, r: r["role"] == "horizon",
-              "joint budget": lambda n, r: n.startswith("jb-"), "grid-edge check": lambda n, r: n.startswith("edge-")}
+              "k·N runs (k = 2, 4, 8)": lambda n, r: r["role"] == "horizon",
+              "joint budget": lambda n, r: n.startswith(joint) and r["role"] == "ablation",
+              "grid-edge and LR checks": lambda n, r: n.startswith("edge-") or "-lr" in n and r["role"] == "ablation",
+              "knob checks": lambda n, r: n.startswith("knob-"), "all runs": lambda n, r: True}
     for group, belongs in groups.items():
-        members = [(n, r) for n, r in runs.items() if belongs(n, r) and r["state"] == "complete"]
-        lines.append(f"| {group} | {len(members)} | {sum(r['steps'] for _, r in members)} | "
-                     f"{sum(r['train_s'] or 0 for _, r in members):.0f} |")
+        members = [(n, r) for n, r in runs.items() if belongs(n, r) and r["state"] in ("complete", "diverged")]
+        if members:
+            lines.append(f"| {group} | {len(members)} | {sum(r['steps'] for _, r in members)} | "
+                         f"{sum(r['train_s'] or 0 for _, r in members):.0f} |")
     lines += ["", "## Every run", "", "| run | state | lr | steps | dev (final) | test | train s |", "|---|---|---|---|---|---|---|"]
     for name, r in runs.items():
         m = r["measures"] or {}
