@@ -261,7 +261,7 @@ def protocol_markdown(record: dict[str, Any]) -> str:
         name = names.get(method, method)
         ks = sorted(rows[0]["curve"])
         lines += [f"## Claim 2: × iterations for vanilla {name} to reach Pre-LN (test loss, final models)", "",
-                  "| seed | Pre-LN (N) | Pre-LN other LR | " + " | ".join(f"{name} {k}×N" for k in ks)
+                  "| seed | Pre-LN (N) | Pre-LN other LR | " + " | ".join(f"{k}×N" for k in ks)
                   + " | multiplier | multiplier vs other LR |", "|---|---|---|" + "---|" * len(ks) + "---|---|"]
         for c in rows:
             measured = [k for k, v in c["curve"].items() if v is not None]
