@@ -203,7 +203,9 @@ def _joint_budget(suite, runs: dict, test_loss, prefix: str) -> dict[str, Any]:
         dev = {seed: runs[name]["measures"]["final_eval_loss"] for seed, name in done.items()}
         test = {seed: test_loss(name) for seed, name in done.items()}
         got = [v for v in test.values() if v is not None]
+        diverged = sorted(seed for seed, name in by_seed.items() if runs[name]["state"] == "diverged")
         joint[setting] = dict(lr=runs[next(iter(done.values()))]["lr"], seeds=sorted(done), runs=done, dev=dev, test=test,
+                              diverged=diverged,
                               dev_mean=float(np.mean(list(dev.values()))),
                               test_mean=float(np.mean(got)) if got else None)
     reference = joint.get(prefix + JOINT_REFERENCE)
@@ -325,7 +327,9 @@ def _joint_lines(record: dict[str, Any]) -> list[str]:
         paired_text = "–" if not p or not p["n"] else (
             f"{p['mean']:+.3f}" + ("" if p["n"] < 2 else f" [{p['low']:+.3f}, {p['high']:+.3f}]") + f" ({p['verdict']})")
         per_seed = ", ".join(_f(e["test"][s]) for s in sorted(e["test"]))
-        lines.append(f"| {setting} | {e['lr']:g} | {len(e['seeds'])} | {_f(e['dev_mean'])} | {per_seed} | "
+        diverged = e.get("diverged") or []
+        seeds = f"{len(e['seeds'])}" + (f" (+ seed {', '.join(map(str, diverged))} diverged)" if diverged else "")
+        lines.append(f"| {setting} | {e['lr']:g} | {seeds} | {_f(e['dev_mean'])} | {per_seed} | "
                      f"{_f(e['test_mean'])} | {paired_text} | {_vs_text(e.get('seed0_vs_reference_sequences'))} |")
     return lines
 
