@@ -48,7 +48,8 @@ def shorten(command: str) -> str:
 def test_page_shape():
     """The page has the five parts, and each figure it shows is committed next to it."""
     commands = page_commands(PAGE.read_text())
-    for tool in ("train.main", "evals.generate", "evals.signal_prop", "evals.compare_runs", "evals.reproduce"):
+    for tool in ("train.main", "evals.generate", "evals.signal_prop", "evals.compare_runs", "evals.reproduce",
+                 "evals.protocol"):
         assert any(f"-m {tool}" in c for c in commands), tool
     for figure in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", PAGE.read_text()):
         assert (PAGE.parent / figure).is_file(), figure
@@ -79,3 +80,8 @@ def test_every_command_runs_and_draws_the_figures(tmp_path):
     committed = json.loads((REPO / "evals" / "results" / "cpu-small" / "results.json").read_text())
     drop = lambda d: {k: v for k, v in d.items() if k not in ("command", "date")}  # noqa: E731
     assert drop(rebuilt) == drop(committed)
+    # and a claims table of evals/RESULTS.md (the source line needs the text the source was fitted to; not compared)
+    rebuilt = json.loads((tmp_path / "runs" / "tutorial-claims-d36" / "results.json").read_text())
+    committed = json.loads((REPO / "evals" / "results" / "claims-d36" / "results.json").read_text())
+    drop = lambda d: {k: v for k, v in d.items() if k not in ("command", "date", "source")}  # noqa: E731
+    assert drop(rebuilt) == drop(committed) and rebuilt["joint"]["d36-vsi"]["test_mean"] > 0

@@ -178,3 +178,15 @@ def test_every_suite_name_builds_the_suite_of_that_name(tmp_path):
     (tmp_path / "test.txt").write_text("the dog sat\n")
     names = typing.get_args(SuiteName)
     assert [_suite_and_data(name, str(text), tmp_path)[0].name for name in names] == list(names)
+
+
+def test_a_report_from_copied_records_without_the_source_text_says_so(tmp_path):
+    import evals.protocol_report as report
+
+    _fake_run(tmp_path, "preln-lr3e-3", lr=3e-3, steps=N_STEPS, seed=0, dev=4.0, test=4.0,
+              data=f"generated:{tmp_path / 'absent' / 'valid.txt'}")
+    source = report._source_numbers(tmp_path)
+    assert "unavailable" in source and "optimal_loss" not in source
+    assert "not computed here" in report._source_line(source)
+    assert main(["--out", str(tmp_path), "--report-only", "--text", str(tmp_path / "absent.txt")]) == 0
+    assert "not computed here" in (tmp_path / "results.md").read_text()

@@ -84,12 +84,14 @@ def score_test_text(run_dir: pathlib.Path, test_text: pathlib.Path) -> dict:
     return record
 
 
-def _suite_and_data(name: SuiteName, text: str, out: pathlib.Path):
+def _suite_and_data(name: SuiteName, text: str, out: pathlib.Path, *, need_text: bool = True):
+    """**Returns:** `(suite, data paths, test text or None)`; `need_text` False (reports from records alone) skips
+    the checks that the training text and test.txt exist."""
     from .protocol_suite import depth36_suite, depth72_suite, protocol_suite, wikitext_suite
     from .suite_runs import DataPaths
 
     path = pathlib.Path(text)
-    if not path.is_file():
+    if need_text and not path.is_file():
         raise ValueError(f"--text {text}: no such file; pass WikiText-2's valid.txt (the protocol's training text).")
     deep = {"claims-cpu": protocol_suite, "claims-d36": depth36_suite, "claims-d72": depth72_suite}
     if name in deep:
@@ -97,7 +99,7 @@ def _suite_and_data(name: SuiteName, text: str, out: pathlib.Path):
         return suite, DataPaths(f"generated:{path.resolve()}", None, str(out / "data")), None
     if name == "claims-wt2":
         test = path.resolve().with_name("test.txt")
-        if not test.is_file():
+        if need_text and not test.is_file():
             raise ValueError(f"--suite claims-wt2 needs test.txt next to {path}; pass the WikiText-2 valid.txt.")
         # eval None: the data package holds out the training text's last 5% — the dev split
         return wikitext_suite(), DataPaths(str(path.resolve()), None, str(out / "data")), test
@@ -206,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.report_only or args.export:
             if not (out / "runs").is_dir():
                 raise ValueError(f"--report-only: {out} holds no runs; pass the --out of a protocol suite.")
-            suite, _, _ = _suite_and_data(args.suite, args.text, out)
+            suite, _, _ = _suite_and_data(args.suite, args.text, out, need_text=False)
             write_report(out, command=command, suite=suite)
             print(f"wrote {out / 'results.md'}", flush=True)
             return 0

@@ -236,8 +236,11 @@ def _source_numbers(out: pathlib.Path) -> dict[str, Any]:
     data, vocab, seq_len = config["data"], config["model"]["vocab_size"], config["model"]["seq_len"]
     if not str(data).startswith("generated"):
         return dict(data=data, real_text=True)  # real text: no known optimum
-    optimal, se = skipless_data.generated_optimal_loss(data, vocab, seq_len)
-    source, base = skipless_data.generated_source(data, vocab)
+    try:
+        optimal, se = skipless_data.generated_optimal_loss(data, vocab, seq_len)
+        source, base = skipless_data.generated_source(data, vocab)
+    except OSError as error:  # a report from copied records, away from the text the source was fitted to
+        return dict(data=data, unavailable=f"{type(error).__name__}: {error}")
     return dict(data=data, vocab_size=vocab, seq_len=seq_len, optimal_loss=optimal, optimal_se=se,
                 bigram_loss=source.bigram_loss(seq_len, base))
 
@@ -359,6 +362,9 @@ def _knob_lines(knobs: dict[str, dict[str, Any]]) -> list[str]:
 def _source_line(src: dict[str, Any]) -> str:
     if not src:
         return "Source numbers: not yet (no run started)."
+    if src.get("unavailable"):
+        return (f"Source numbers: not computed here, the text the source was fitted to is missing ({src['unavailable']}); "
+                "run the report where it is.")
     if src.get("real_text"):
         return f"Real text ({src['data']}): its best possible loss is unknown; read the losses side by side."
     return (f"Best possible loss at T = {src['seq_len']}: {src['optimal_loss']:.4f} ± {src['optimal_se']:.4f} nats/word "
