@@ -190,3 +190,17 @@ def test_a_report_from_copied_records_without_the_source_text_says_so(tmp_path):
     assert "not computed here" in report._source_line(source)
     assert main(["--out", str(tmp_path), "--report-only", "--text", str(tmp_path / "absent.txt")]) == 0
     assert "not computed here" in (tmp_path / "results.md").read_text()
+
+
+def test_the_source_numbers_of_an_earlier_report_are_reused_for_the_same_source(tmp_path):
+    import json
+
+    import evals.protocol_report as report
+
+    data = f"generated:{tmp_path / 'absent' / 'valid.txt'}"
+    _fake_run(tmp_path, "preln-lr3e-3", lr=3e-3, steps=N_STEPS, seed=0, dev=4.0, test=4.0, data=data)
+    known = dict(data=data, vocab_size=128, seq_len=16, optimal_loss=3.5, optimal_se=0.01, bigram_loss=3.7)
+    (tmp_path / "results.json").write_text(json.dumps(dict(source=known)))
+    assert report._source_numbers(tmp_path) == known
+    (tmp_path / "results.json").write_text(json.dumps(dict(source={**known, "seq_len": 32})))
+    assert "unavailable" in report._source_numbers(tmp_path)  # another T: computed again (here: no text)
