@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .protocol_suite import METHODS, SKIPLESS, TUNED_ESPA, TUNED_ESPA_KNOBS
 from .results import best_lr, run_record
 
 CLAIM_1 = ("In experiments on WikiText-103 and C4, our approaches enable deep transformers without normalisation to "
@@ -88,8 +89,6 @@ def protocol_record(suite, out: pathlib.Path) -> dict[str, Any]:
         record["steps"] = (spec.train or {}).get("steps", suite.record.run.steps)
         record["train_s"] = _train_seconds(out, spec.name)
         runs[spec.name] = record
-    from .protocol_suite import METHODS, SKIPLESS, TUNED_ESPA, TUNED_ESPA_KNOBS
-
     best = {m: best_lr(suite, out, m, provisional=True) for m in METHODS if any(s.method == m for s in suite.runs)}
 
     n_steps = suite.record.run.steps
