@@ -23,12 +23,12 @@ def refuse_usage(message: str) -> NoReturn:
 def options_or_exit(parse_options: Callable[[list[str]], T], argv: Sequence[str] | None) -> T:
     """**Returns:** `parse_options(argv)` (`sys.argv[1:]` when `argv` is None); a `UsageError` exits 2 with one line,
     `--help` exits 0."""
-    from train.cli_parse import UsageError
+    from .one_line import parse_command_line
 
-    try:
-        return parse_options(list(sys.argv[1:] if argv is None else argv))
-    except UsageError as error:
-        refuse_usage(str(error))
+    args = parse_command_line(parse_options, argv)
+    if args is None:
+        raise SystemExit(2)
+    return args
 
 
 def comma_list(text: str) -> list[str]:

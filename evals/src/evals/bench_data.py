@@ -22,6 +22,7 @@ import numpy as np
 
 from skipless_data import eval_batches, prepare_dataset, train_dataset
 from evals.bench_report import write_report
+from evals.one_line import parse_command_line
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
 WIKITEXT = os.path.normpath(os.path.join(REPO, "..", "shared", "data", "wikitext-2"))
@@ -120,12 +121,8 @@ def parse_options(argv: list[str]) -> BenchDataOptions:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from train.cli_parse import UsageError
-
-    try:
-        args = parse_options(list(sys.argv[1:] if argv is None else argv))
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    args = parse_command_line(parse_options, argv)
+    if args is None:
         return 2
 
     names = ["embedded"] + (["wikitext2-bpe8192"] if os.path.isdir(WIKITEXT) else [])

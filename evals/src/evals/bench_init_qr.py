@@ -19,6 +19,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from evals.bench_report import write_report
+from evals.one_line import parse_command_line
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -73,12 +74,8 @@ def parse_options(argv: list[str]) -> BenchInitQROptions:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from train.cli_parse import UsageError
-
-    try:
-        args = parse_options(list(sys.argv[1:] if argv is None else argv))
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    args = parse_command_line(parse_options, argv)
+    if args is None:
         return 2
     shapes = [_shape(s) for s in args.shapes.split(",")]
     blas = [p for p in ThreadpoolController().info() if p["user_api"] == "blas"]

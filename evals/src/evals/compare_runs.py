@@ -19,6 +19,7 @@ from train.cli_parse import UsageError, parse
 from .measures import curves
 from .plots import plot_loss_curves
 from .results import _records
+from evals.one_line import parse_command_line
 
 
 def method_of(config: dict) -> str:
@@ -70,10 +71,8 @@ def parse_options(argv: list[str]) -> CompareOptions:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = parse_options(list(sys.argv[1:] if argv is None else argv))
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    args = parse_command_line(parse_options, argv)
+    if args is None:
         return 2
     try:
         path = compare(list(args.runs), args.out, args.title)

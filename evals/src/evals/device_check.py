@@ -39,7 +39,8 @@ import time
 import traceback
 import xml.etree.ElementTree as ElementTree
 
-from train.cli_parse import UsageError, parse
+from train.cli_parse import parse
+from evals.one_line import parse_command_line
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 COMPILED_TESTS = "pallas_kernels/tests/test_compiled_gpu.py"
@@ -307,10 +308,8 @@ def parse_options(argv: list[str]) -> DeviceCheckOptions:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = parse_options(list(sys.argv[1:] if argv is None else argv))
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    args = parse_command_line(parse_options, argv)
+    if args is None:
         return 2
     out = pathlib.Path(args.out)
     skip = set(filter(None, args.skip.split(",")))

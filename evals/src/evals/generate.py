@@ -23,6 +23,7 @@ from tyro.constructors import PrimitiveConstructorSpec
 import numpy as np
 
 from evals.generate_sampling import Sampling
+from evals.one_line import parse_command_line
 
 
 
@@ -159,10 +160,8 @@ def parse_options(argv: list[str]) -> GenerateOptions:
 
 def main(argv: list[str] | None = None) -> int:
     avoid_cpu_eigen_pool_hang()  # before JAX starts (see train.xla_env)
-    try:
-        args = parse_options(list(sys.argv[1:] if argv is None else argv))
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    args = parse_command_line(parse_options, argv)
+    if args is None:
         return 2
     from skipless_checkpoint import CheckpointIntegrityError
 

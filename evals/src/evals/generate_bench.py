@@ -18,6 +18,7 @@ import time
 
 from skipless_models.presets import PresetName
 from train.cli_parse import UsageError, parse
+from evals.one_line import parse_command_line
 
 
 def _perturbed(config, seed=0):
@@ -108,10 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     from train.xla_env import avoid_cpu_eigen_pool_hang
 
     avoid_cpu_eigen_pool_hang()
-    try:
-        args = parse_options(list(sys.argv[1:] if argv is None else argv))
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    args = parse_command_line(parse_options, argv)
+    if args is None:
         return 2
     import jax
     import numpy as np

@@ -6,6 +6,10 @@ from __future__ import annotations
 import contextlib
 import sys
 import warnings
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def _line(error: BaseException | warnings.WarningMessage) -> str:
@@ -31,3 +35,16 @@ def refuse(error: BaseException) -> int:
 
     print(f"error: {_line(error)}", file=sys.stderr)
     return 4 if isinstance(error, CheckpointIntegrityError) else 2
+
+
+def parse_command_line(parse_options: Callable[[list[str]], T], argv: Sequence[str] | None) -> T | None:
+    """**Returns:** `parse_options(argv)` (`sys.argv[1:]` when `argv` is None), or None after printing a bad command
+    line's one `error:` line (the caller exits 2). `train.cli_parse` is imported here, not at the top: the benchmarks'
+    harness also runs against an older checkout's `train`, which may predate it."""
+    from train.cli_parse import UsageError
+
+    try:
+        return parse_options(list(sys.argv[1:] if argv is None else argv))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None

@@ -18,7 +18,8 @@ import pathlib
 import sys
 from typing import Any
 
-from train.cli_parse import UsageError, parse
+from evals.one_line import parse_command_line
+from train.cli_parse import parse
 from train.xla_env import avoid_cpu_eigen_pool_hang
 
 import numpy as np
@@ -218,11 +219,9 @@ class PerplexityOptions:
 
 def main(argv: list[str] | None = None) -> int:
     avoid_cpu_eigen_pool_hang()  # before JAX starts (see train.xla_env)
-    try:
-        args = parse(PerplexityOptions, list(sys.argv[1:] if argv is None else argv), prog="python -m evals.perplexity",
-                     description=__doc__.split("\n")[0])
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    args = parse_command_line(lambda args: parse(PerplexityOptions, args, prog="python -m evals.perplexity",
+                                                 description=__doc__.split("\n")[0]), argv)
+    if args is None:
         return 2
     from skipless_checkpoint import CheckpointIntegrityError
 

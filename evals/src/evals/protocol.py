@@ -20,9 +20,9 @@ import sys
 import typing
 from typing import Literal
 
-from train.cli_parse import UsageError, parse
+from train.cli_parse import parse
 from train.xla_env import avoid_cpu_eigen_pool_hang, reexec_with_hugepage_malloc
-from evals.one_line import refuse
+from evals.one_line import parse_command_line, refuse
 
 SuiteName = Literal["claims-cpu", "claims-d36", "claims-d72", "claims-wt2"]
 """claims-cpu (the generated source: both claims, every model at k·N, the joint budget), claims-d36 / claims-d72 (the
@@ -191,10 +191,8 @@ def parse_options(argv: list[str]) -> ProtocolOptions:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     avoid_cpu_eigen_pool_hang()
-    try:
-        args = parse_options(argv)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    args = parse_command_line(parse_options, argv)
+    if args is None:
         return 2
     out = pathlib.Path(args.out)
     command = "python -m evals.protocol " + " ".join(shlex.quote(a) for a in argv)

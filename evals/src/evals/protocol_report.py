@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from .protocol_suite import METHODS, SKIPLESS, TUNED_ESPA, TUNED_ESPA_KNOBS
+from train.metrics import read_metrics
+
 from .results import best_lr, run_record
 
 CLAIM_1 = ("In experiments on WikiText-103 and C4, our approaches enable deep transformers without normalisation to "
@@ -70,9 +72,8 @@ def _train_seconds(out: pathlib.Path, name: str) -> float | None:
     config = json.loads(config_path.read_text())
     tokens_per_step = config["batch_size"] * config["model"]["seq_len"]
     total, last = 0.0, 0
-    for line in metrics.read_text().splitlines():
-        rec = json.loads(line) if line.strip() else {}
-        if "tokens_per_s" in rec and rec.get("tokens_per_s"):
+    for rec in read_metrics(metrics):
+        if rec.get("tokens_per_s"):
             total += (rec["step"] - last) * tokens_per_step / rec["tokens_per_s"]
             last = rec["step"]
     return total
@@ -118,7 +119,7 @@ def protocol_record(suite, out: pathlib.Path) -> dict[str, Any]:
         return None if t is None else np.asarray(t["per_sequence"])
 
     seeds = sorted({s.seed for s in suite.runs})
-    ks = sorted({1} | {int(s.name.split("-k")[1].split("-")[0]) for s in suite.runs if "-k" in s.name})
+    ks = sorted({1} | {(s.train or {}).get("steps", n_steps) // n_steps for s in suite.runs if s.role == "horizon"})
     preln = {seed: test_loss(name_of("preln", 1, seed)) for seed in seeds}
     preln_other = {}
     for seed in seeds:
@@ -142,8 +143,7 @@ def protocol_record(suite, out: pathlib.Path) -> dict[str, Any]:
     vs_preln_seeds = {m: {seed: crossing_multiplier(rows[0]["curve"], p) for seed, p in preln.items() if p is not None}
                       for m, rows in claim2.items() if rows and any(v is not None for v in rows[0]["curve"].values())}
     claim1_diffs = [_diff(test_loss(name_of("nf-espa", 1, s)), test_loss(name_of("preln", 1, s))) for s in seeds]
-    at_n = {key: paired([_diff(test_loss(name_of(*curves[key][:1], 1, s, curves[key][1])), preln[s]) for s in seeds])
-            for key in claim2}
+    at_n = {key: paired([c["gap_at"][1] for c in rows]) for key, rows in claim2.items()}
     prefix = f"d{suite.record.model.depth}-" if suite.name.startswith("claims-d") else "jb-"
     joint = _joint_budget(suite, runs, test_loss, prefix)
     reference = joint.get(prefix + JOINT_REFERENCE)

@@ -71,6 +71,16 @@ def _lr_name(lr: float) -> str:
     return f"{lr:.0e}".replace("e-0", "e-")
 
 
+def _sweeps(grids: dict[str, tuple[float, ...]]) -> list[RunSpec]:
+    return [RunSpec(f"{m}-lr{_lr_name(lr)}", m, "sweep", lr=lr, label=f"{m} lr={lr:g}")
+            for m, grid in grids.items() for lr in grid]
+
+
+def _edges(lrs: dict[str, float]) -> list[RunSpec]:
+    return [RunSpec(f"edge-{m}-lr{_lr_name(lr)}", m, "ablation", lr=lr, label=f"{m} lr={lr:g} (grid-edge check)")
+            for m, lr in lrs.items()]
+
+
 def _horizon(method: str, k: int, seed: int) -> RunSpec:
     role = "seed" if k == 1 else "horizon"
     train = {} if k == 1 else dict(steps=k * N_STEPS, warmup=k * WARMUP, eval_every=k * N_STEPS // 3)
@@ -80,8 +90,7 @@ def _horizon(method: str, k: int, seed: int) -> RunSpec:
 
 def protocol_runs() -> list[RunSpec]:
     """Every run, most informative first (see the module docstring)."""
-    sweeps = [RunSpec(f"{m}-lr{_lr_name(lr)}", m, "sweep", lr=lr, label=f"{m} lr={lr:g}")
-              for m, grid in _LRS.items() for lr in grid]
+    sweeps = _sweeps(_LRS)
     # Pre-LN at every LR of its grid for seeds 1, 2: the best-LR runs are its seeds, the others give the spread of
     # the multiplier over the standard model's LR (which LR is best is known only after the sweep)
     preln_seeds = [RunSpec(f"preln-lr{_lr_name(lr)}-s{s}", "preln", "seed", lr=lr, seed=s, label=f"preln lr={lr:g}, seed {s}")
@@ -98,8 +107,7 @@ def protocol_runs() -> list[RunSpec]:
     last = [_horizon("vanilla-espa", MULTIPLIERS[-1], s) for s in SEEDS[1:]]
     # every dev-best LR came out at the top of its two-point grid: one step further up, seed 0, as a check on the
     # choice (not part of the selection, so the runs already made at the chosen LR stay the protocol's)
-    edge = [RunSpec(f"edge-{m}-lr{_lr_name(lr)}", m, "ablation", lr=lr, label=f"{m} lr={lr:g} (grid-edge check)")
-            for m, lr in _EDGE_LRS.items()]
+    edge = _edges(_EDGE_LRS)
     first = sweeps + seeds + first_horizons + joint + edge + more_horizons + last
     return first + _uspa_vsi_and_joint_seeds()
 
@@ -107,8 +115,7 @@ def protocol_runs() -> list[RunSpec]:
 def _uspa_vsi_and_joint_seeds() -> list[RunSpec]:
     """U-SPA's and Value-SkipInit's k·N runs, then the joint-budget settings' seeds 1 and 2; whole comparisons first:
     the sweeps, k = 1 for every seed, every k for seed 0, k = 2 and 4 for seeds 1 and 2, and k = 8 for them last."""
-    sweeps = [RunSpec(f"{m}-lr{_lr_name(lr)}", m, "sweep", lr=lr, label=f"{m} lr={lr:g}")
-              for m, grid in _MORE_LRS.items() for lr in grid]
+    sweeps = _sweeps(_MORE_LRS)
     k1 = [_horizon(m, 1, s) for s in SEEDS[1:] for m in _MORE_LRS]
     seed0 = [_horizon(m, k, 0) for k in MULTIPLIERS[1:] for m in _MORE_LRS]
     middle = [_horizon(m, k, s) for k in MULTIPLIERS[1:3] for s in SEEDS[1:] for m in _MORE_LRS]
@@ -117,8 +124,7 @@ def _uspa_vsi_and_joint_seeds() -> list[RunSpec]:
              for s in SEEDS[1:] for name, (method, fields) in _JOINT.items()]
     last = [_horizon(m, MULTIPLIERS[-1], s) for s in SEEDS[1:] for m in _MORE_LRS]
     # both dev choices came out at the bottom of the grid: one step further down, seed 0, as the check on the choice
-    edge = [RunSpec(f"edge-{m}-lr{_lr_name(lr)}", m, "ablation", lr=lr, label=f"{m} lr={lr:g} (grid-edge check)")
-            for m, lr in _MORE_EDGE_LRS.items()]
+    edge = _edges(_MORE_EDGE_LRS)
     knobs = [RunSpec(name, "vanilla-espa", "ablation", lr_from="vanilla-espa", model=fields,
                      label=f"vanilla E-SPA {fields} (knob check on dev)") for name, fields in KNOBS.items()]
     return sweeps + k1 + seed0 + middle + joint + last + edge + knobs + _tuned_espa_runs()

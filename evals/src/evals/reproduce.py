@@ -20,11 +20,11 @@ import shlex
 import sys
 from typing import Any, Literal
 
-from train.cli_parse import UsageError, parse
+from train.cli_parse import parse
 from train.xla_env import avoid_cpu_eigen_pool_hang, reexec_with_hugepage_malloc
 
 from .suites import SUITES, RunSpec, Suite, get_suite
-from .one_line import refuse
+from .one_line import parse_command_line, refuse
 
 RESULTS_JSON, RESULTS_MD, LOSS_PNG = "results.json", "results.md", "loss_curves.png"
 
@@ -203,10 +203,8 @@ def parse_options(argv: list[str]) -> ReproduceOptions:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     avoid_cpu_eigen_pool_hang()  # before JAX starts (see train.xla_env)
-    try:
-        args = parse_options(argv)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+    args = parse_command_line(parse_options, argv)
+    if args is None:
         return 2
     try:
         suite = get_suite(args.suite)
