@@ -103,7 +103,7 @@ def test_one_long_line_is_split_not_refused(tmp_path):
         ("random.txt", bytes(np.random.default_rng(1).integers(0, 256, 200_000, dtype=np.uint8)),
          ("random.txt", "binary data")),
         ("image.txt", b"\x89PNG\r\n\x1a\n" + bytes(300), ("image.txt", "PNG image")),
-        ("packed.gz", gzip.compress(bytes(np.random.default_rng(2).integers(0, 256, 5000, dtype=np.uint8))),
+        ("packed.gz", gzip.compress(bytes(np.random.default_rng(2).integers(0, 256, 5000, dtype=np.uint8)), mtime=0),
          ("packed.gz", "gzip-compressed binary data")),
         ("utf16.txt", "hello world\n".encode("utf-16"), ("utf16.txt", "UTF-16")),
         ("archive.zip", b"PK\x03\x04" + bytes(100), ("archive.zip", "zip archive")),
@@ -138,8 +138,8 @@ def test_a_folder_of_binary_files_is_refused_naming_the_first(tmp_path):
     [
         ("empty.txt", b"", ("empty.txt", "is empty")),
         ("blank.txt", b" \n\t\n" * 950, ("blank.txt", "only whitespace")),
-        ("blank.txt.gz", gzip.compress(b"\n" * 5000), ("blank.txt.gz", "only whitespace after gzip")),
-        ("nothing.gz", gzip.compress(b""), ("nothing.gz", "empty after gzip")),
+        ("blank.txt.gz", gzip.compress(b"\n" * 5000, mtime=0), ("blank.txt.gz", "only whitespace after gzip")),
+        ("nothing.gz", gzip.compress(b"", mtime=0), ("nothing.gz", "empty after gzip")),
     ],
 )
 def test_empty_or_whitespace_only_is_refused(tmp_path, name, content, needles):
